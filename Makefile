@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The provider mirror is discovered, never hard-coded (see scripts/tf-mirror.sh).
+export MLCTL_TF_PROVIDER_MIRROR ?= $(shell scripts/tf-mirror.sh)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint typecheck check synth bench clean
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	@$(PY) -m control_plane.demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+synth: setup
+	BLUEPRINT=$${BLUEPRINT:-blueprints/uae-local.yaml} $(PY) -m stacks
+
+bench: setup
+	$(PY) bench/synth.py
+
+clean:
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

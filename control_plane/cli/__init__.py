@@ -1,0 +1,92 @@
+"""``mlctl``: the release engineer's and platform engineer's command line.
+
+Each command group lives in its own module (``control_plane/cli/<group>.py``) exposing ``app``.
+``main`` turns every ``MlctlError`` into a two-line message (problem, fix) and its exit code:
+users never see a traceback for a mistake they can fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from control_plane import __version__
+from control_plane.errors import MlctlError
+from control_plane.output import err_console
+
+app = typer.Typer(
+    name="mlctl",
+    help=(
+        "Sovereign MLOps control plane for UAE regions: infrastructure blueprints, model registry, "
+        "signing, approvals, KServe releases, drift monitoring and a tamper-evident audit trail.\n\n"
+        "State lives under $MLCTL_HOME (default: your user data directory). "
+        "Every command takes --output json for automation."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# (module under control_plane.cli, command group name). Keep in the order a release flows.
+COMMAND_GROUPS: list[tuple[str, str]] = [
+    ("local", "local"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    as_actor: Annotated[
+        str | None,
+        typer.Option("--as", help="Act as this identity (sets MLCTL_ACTOR); recorded in the audit trail."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if as_actor:
+        os.environ["MLCTL_ACTOR"] = as_actor
+
+
+for _module, _name in COMMAND_GROUPS:
+    _mod = importlib.import_module(f"control_plane.cli.{_module}")
+    if isinstance(getattr(_mod, "app", None), typer.Typer):
+        app.add_typer(_mod.app, name=_name)
+    for _cmd_name, _fn in getattr(_mod, "COMMANDS", {}).items():
+        app.command(_cmd_name)(_fn)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        # click returns the exit code of typer.Exit instead of raising it when not standalone
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except MlctlError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(0)

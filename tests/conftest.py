@@ -1,0 +1,148 @@
+"""Shared fixtures: an isolated $MLCTL_HOME per test, the real AWS emulator (moto server) and a
+throwaway PostgreSQL cluster, each started once per session and only when a test asks for it."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
+
+
+@pytest.fixture(autouse=True)
+def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own $MLCTL_HOME, so no test sees another's state."""
+    home = tmp_path_factory.mktemp("mlctl-home")
+    monkeypatch.setenv("MLCTL_HOME", str(home))
+    monkeypatch.delenv("MLCTL_DB_URL", raising=False)
+    monkeypatch.delenv("MLCTL_ACTOR", raising=False)
+    from control_plane.store import db
+
+    db.reset_engines()
+    return home
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server on a free loopback port for the whole session."""
+    from control_plane.local import processes
+
+    port = processes.free_port()
+    exe = Path(os.sys.executable).parent / "moto_server"  # type: ignore[attr-defined]
+    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        processes.wait_for_port("127.0.0.1", port, timeout=30, name="moto (test)")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture()
+def aws_emulator(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point mlctl and boto3 at the session's emulator, with moto's dummy credentials."""
+    from control_plane.local.emulator import DUMMY_CREDENTIALS
+
+    monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", moto_endpoint)
+    for key, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "me-central-1")
+    return moto_endpoint
+
+
+def _pg_bindir() -> Path | None:
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        if (Path(out) / "initdb").exists():
+            return Path(out)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    for cand in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (cand / "initdb").exists():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster in a temp dir (run as the postgres user when we are root)."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    from control_plane.local import processes
+
+    base = Path(tempfile.mkdtemp(prefix="mlctl-pg-"))
+    data = base / "data"
+    port = processes.free_port()
+    as_root = os.geteuid() == 0
+    prefix: list[str] = []
+    if as_root:
+        pw = pwd.getpwnam("postgres")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "mlctl", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "pg.log"), "-w", "-o",
+         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ok = subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            )
+            if ok.returncode == 0:
+                break
+            time.sleep(0.2)
+        yield f"postgresql+psycopg://mlctl@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
+def pg_database(postgres_url: str) -> str:
+    """A fresh database in the session cluster for one test."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, mlctl_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a store test on SQLite and on a real PostgreSQL; sets MLCTL_DB_URL accordingly."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{mlctl_home / 'mlctl.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    monkeypatch.setenv("MLCTL_DB_URL", url)
+    return url
