@@ -1,0 +1,60 @@
+"""``mlctl model optimize``: build a Triton repository (TensorRT or ONNX) from a signed version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from control_plane.output import OutputFormat, OutputOption, console, emit_json, info
+from control_plane.settings import DEFAULT_BLUEPRINT
+
+
+def optimize(
+    ref: Annotated[str, typer.Argument(metavar="NAME:V", help="The registered, signed ONNX model version.")],
+    env_name: Annotated[str | None, typer.Option("--env", help="Environment (in a multi-cloud blueprint).")] = None,
+    blueprint: Annotated[Path, typer.Option("--blueprint", "-b", help="Blueprint of the target environment.")] = (
+        DEFAULT_BLUEPRINT
+    ),
+    target: Annotated[str, typer.Option("--target", help="tensorrt (GPU engine) or onnx (ONNX Runtime in Triton).")] = (
+        "tensorrt"
+    ),
+    precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or int8 (int8 needs calibration data).")] = (
+        "fp16"
+    ),
+    signer: Annotated[str, typer.Option("--signer", help="Key that signs the derived version: local, kms, pkcs11.")] = (
+        "local"
+    ),
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Cluster for the build Job.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for the build Job.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Optimize NAME:V for the environment's GPUs and register the result as a derived, signed version.
+
+    TensorRT engines are built where TensorRT exists: in process when `import tensorrt` works, else as
+    a Kubernetes Job on the environment's GPU pool (NVIDIA's TensorRT image pinned by digest in
+    $MLCTL_HOME/optimize.yaml). The engine must pass the parity gate against the source model under
+    ONNX Runtime, or it is not registered. See docs/optimize.md.
+    """
+    from blueprints import load_environment
+    from control_plane.optimize.service import optimize as run
+    from control_plane.registry import parse_ref
+
+    name, version = parse_ref(ref)
+    env = load_environment(blueprint, env_name)
+    api_client = None
+    if kubeconfig is not None:
+        from kubernetes import config as kconfig
+
+        api_client = kconfig.new_client_from_config(str(kubeconfig))
+    result = run(name, version, env=env, target=target, precision=precision, signer_kind=signer,
+                 kube_api_client=api_client, timeout=timeout, progress=lambda m: info(f"optimize: {m}"))
+    if output is OutputFormat.json:
+        emit_json(result.__dict__)
+        return
+    console.print(f"[green]optimized[/] {result.source} → [bold]{result.derived}[/] ({result.target}, "
+                  f"{result.precision}, build: {result.build})")
+    if result.parity:
+        console.print(f"parity: max abs error {result.parity['max_abs_error']:.3g}, top-1 agreement "
+                      f"{result.parity['top1_agreement']}")
