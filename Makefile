@@ -7,13 +7,16 @@ export MLCTL_TF_PROVIDER_MIRROR ?= $(shell scripts/tf-mirror.sh)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck check synth bench clean
+.PHONY: setup demo demo-infra test lint typecheck check synth bench clean
 
 setup:
 	@scripts/setup.sh
 
 demo: setup
 	@$(PY) -m control_plane.demo
+
+demo-infra: setup
+	@$(PY) -m control_plane.demo_infra
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -32,6 +35,8 @@ synth: setup
 
 bench: setup
 	$(PY) bench/synth.py
+	$(PY) bench/signing.py
+	$(PY) bench/cutover.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,29 @@ def _describe(model: type[BaseModel], err: Any, prefix: tuple[str | int, ...] = 
     return f"{field}: {msg}" + (f" (fix: {hint})" if hint and err["type"] != "value_error" else "")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: with plain YAML the last one silently wins, so a
+    pasted block could override a security setting without anyone noticing."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -48,19 +71,21 @@ def _parse_yaml(path: Path) -> Any:
             hint="pass --blueprint with a path to a YAML file, e.g. blueprints/uae-local.yaml",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BlueprintError(f"{path}: cannot read the file ({exc})", hint="check the path and encoding") from None
+        raise BlueprintError(
+            f"{path}: cannot read the file ({exc})", hint="check the path and encoding"
+        ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BlueprintError(
-            f"{path}: malformed YAML{where}: {problem}",
-            hint="fix the YAML syntax there (indentation, a missing ':' or an unclosed quote)",
-        ) from None
+        hint = "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote)"
+        if "duplicate key" in str(problem):
+            hint = "keep one of the two keys: YAML would otherwise silently use the last one"
+        raise BlueprintError(f"{path}: malformed YAML{where}: {problem}", hint=hint) from None
     except (ValueError, RecursionError) as exc:  # e.g. absurd nesting or bad scalars in fuzzed input
         raise BlueprintError(f"{path}: unreadable YAML: {exc}", hint="fix the YAML syntax") from None
     return data
@@ -85,7 +110,9 @@ def load_blueprint(path: str | Path) -> Blueprint:
             hint="edit the fields named above; the model and its rules are in blueprints/schema.py",
         ) from None
     except (ValueError, TypeError, RecursionError) as exc:
-        raise BlueprintError(f"{path}: invalid blueprint: {exc}", hint="compare with blueprints/uae-local.yaml") from None
+        raise BlueprintError(
+            f"{path}: invalid blueprint: {exc}", hint="compare with blueprints/uae-local.yaml"
+        ) from None
     if isinstance(parsed, MultiCloudFile):
         return Blueprint(name=parsed.name, source=str(path), environments=list(parsed.environments))
     assert isinstance(parsed, Environment)
@@ -97,7 +124,9 @@ def load_environment(path: str | Path, name: str | None = None) -> Environment:
     bp = load_blueprint(path)
     if name is None and len(bp.environments) > 1:
         names = ", ".join(e.name for e in bp.environments)
-        raise BlueprintError(f"{path} holds several environments ({names})", hint="pass --env NAME to pick one")
+        raise BlueprintError(
+            f"{path} holds several environments ({names})", hint="pass --env NAME to pick one"
+        )
     try:
         return bp.environment(name)
     except KeyError:

@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from blueprints import gpu_catalog
 from blueprints.residency import allowed_regions
@@ -61,12 +61,20 @@ class Segment(Strict):
     @field_validator("cidr", mode="before")
     @classmethod
     def _strict_cidr(cls, v: object) -> object:
-        if isinstance(v, str):
-            try:
-                ipaddress.IPv4Network(v, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{v!r} is not a valid IPv4 network (e.g. 10.40.0.0/20): {exc}") from None
+        return _cidr_text(v)
+
+
+def _cidr_text(v: object) -> object:
+    """A CIDR must be written as text with no host bits: YAML `12` would otherwise become 0.0.0.12/32."""
+    if isinstance(v, ipaddress.IPv4Network):
         return v
+    if not isinstance(v, str):
+        raise ValueError(f"{v!r} is not a CIDR block; write it as text, e.g. 10.40.0.0/20")
+    try:
+        ipaddress.IPv4Network(v, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{v!r} is not a valid IPv4 network (e.g. 10.40.0.0/20): {exc}") from None
+    return v
 
 
 class Flow(Strict):
@@ -84,6 +92,11 @@ class Network(Strict):
     availability_zones: int = Field(default=2, ge=2, le=3, description="private subnets span this many AZs")
     segments: list[Segment] = Field(min_length=1)
     flows: list[Flow] = Field(default_factory=list)
+
+    @field_validator("vpc_cidr", mode="before")
+    @classmethod
+    def _strict_vpc_cidr(cls, v: object) -> object:
+        return _cidr_text(v)
 
     @model_validator(mode="after")
     def _segments_fit(self) -> Network:
@@ -169,7 +182,9 @@ class Cluster(Strict):
 
 
 class Registries(Strict):
-    model_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="artifact bucket name")
+    model_bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="artifact bucket name"
+    )
     log_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     container_repositories: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_.-]*$")]] = Field(
         default_factory=list
@@ -232,6 +247,71 @@ class StateBackend(Strict):
     key_prefix: str = Field(default="sovereign-mlops", pattern=r"^[A-Za-z0-9/_.-]+$")
 
 
+# Azure resource names have per-service rules; checking them here turns a failed `terraform apply`
+# half-way through into a load-time error naming the field. Source: "Naming rules and restrictions
+# for Azure resources" (learn.microsoft.com), reviewed 2026-11.
+_AZ_STORAGE_ACCOUNT = r"^[a-z0-9]{3,24}$"
+_AZ_KEY_VAULT = r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"  # and no "--": checked below
+_AZ_REGISTRY = r"^[a-zA-Z0-9]{5,50}$"
+_AZ_RESOURCE_GROUP = r"^[-\w.()]{0,89}[-\w()]$"
+_AZ_CONTAINER = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"  # and no "--"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class AzureAks(Strict):
+    """AKS settings that have no AWS counterpart (Entra ID admins, overlay networking)."""
+
+    admin_group_object_ids: list[Annotated[str, Field(pattern=_UUID)]] = Field(
+        min_length=1, description="Entra ID groups bound to cluster-admin (local accounts are off)"
+    )
+    sku_tier: Literal["Standard", "Premium"] = "Standard"
+    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/16")
+    dns_service_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("172.16.0.10")
+    pod_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("192.168.0.0/16")
+
+    @model_validator(mode="after")
+    def _dns_in_service_cidr(self) -> AzureAks:
+        if self.dns_service_ip not in self.service_cidr:
+            raise ValueError(
+                f"dns_service_ip {self.dns_service_ip} must be inside service_cidr {self.service_cidr}"
+            )
+        return self
+
+
+class AzureSettings(Strict):
+    """What an Azure environment needs beyond the shared model. The shared fields map as follows:
+    ``registries.model_bucket`` / ``log_bucket`` are blob containers in ``storage_account``,
+    ``state.bucket`` is the blob container in ``state_storage_account``."""
+
+    subscription_id: str = Field(pattern=_UUID)
+    tenant_id: str = Field(pattern=_UUID)
+    resource_group: str = Field(pattern=_AZ_RESOURCE_GROUP, description="the platform's resource group")
+    storage_account: str = Field(
+        pattern=_AZ_STORAGE_ACCOUNT, description="model artifacts: 3-24 lowercase a-z0-9"
+    )
+    key_vault: str = Field(pattern=_AZ_KEY_VAULT, description="3-24 letters, digits, single hyphens")
+    container_registry: str = Field(pattern=_AZ_REGISTRY, description="ACR name: 5-50 letters and digits")
+    state_resource_group: str = Field(pattern=_AZ_RESOURCE_GROUP)
+    state_storage_account: str = Field(pattern=_AZ_STORAGE_ACCOUNT, description="3-24 lowercase a-z0-9")
+    state_key_vault: str = Field(pattern=_AZ_KEY_VAULT, description="holds the state account's CMK")
+    egress_firewall_ip: ipaddress.IPv4Address = Field(
+        description="next hop (Azure Firewall / NVA) for the cluster's only route out (0.0.0.0/0)"
+    )
+    operator_ip_ranges: list[ipaddress.IPv4Network] = Field(
+        default_factory=list,
+        description="public ranges allowed to the state account and Key Vault firewalls (default: none)",
+    )
+    aks: AzureAks
+
+    @model_validator(mode="after")
+    def _no_double_hyphens(self) -> AzureSettings:
+        # pydantic's regex engine has no look-ahead, so this rule of Azure's is checked here
+        for field in ("key_vault", "state_key_vault"):
+            if "--" in getattr(self, field):
+                raise ValueError(f"{field} '{getattr(self, field)}': Key Vault names cannot contain '--'")
+        return self
+
+
 class Environment(Strict):
     name: Slug
     cloud: Cloud
@@ -245,31 +325,81 @@ class Environment(Strict):
     tags: Tags
     state: StateBackend
     emulator: Emulator | None = None
+    azure: AzureSettings | None = None
 
-    @model_validator(mode="after")
-    def _residency_and_catalog(self) -> Environment:
-        allowed = allowed_regions(self.cloud)
-        if self.region not in allowed:
+    # Field validators (not one model validator) so each error names its field: `region: ...`,
+    # `cluster: gpu_pools[0].instance_type ...`. `cloud` is declared first, so info.data has it.
+    @field_validator("region")
+    @classmethod
+    def _uae_region(cls, region: str, info: ValidationInfo) -> str:
+        cloud = info.data.get("cloud")
+        if cloud is not None and region not in allowed_regions(cloud):
             raise ValueError(
-                f"region '{self.region}' is outside the UAE; {self.cloud} allows only "
-                f"{', '.join(allowed)} (UAE data residency)"
+                f"'{region}' is outside the UAE; {cloud} allows only "
+                f"{', '.join(allowed_regions(cloud))} (UAE data residency)"
             )
-        cloud = str(self.cloud)
-        for pool in self.cluster.gpu_pools:
+        return region
+
+    @field_validator("cluster")
+    @classmethod
+    def _catalog(cls, cluster: Cluster, info: ValidationInfo) -> Cluster:
+        cloud = info.data.get("cloud")
+        if cloud is None:
+            return cluster
+        cloud = str(cloud)
+        where = info.data.get("region") or f"the {cloud} UAE regions"
+        for i, pool in enumerate(cluster.gpu_pools):
             if gpu_catalog.gpu_info(cloud, pool.instance_type) is None:
                 raise ValueError(
-                    f"GPU pool '{pool.name}': instance type '{pool.instance_type}' is not a GPU type offered "
-                    f"in {self.region}; use one of {gpu_catalog.allowed_gpu_types(cloud)} "
+                    f"gpu_pools[{i}].instance_type '{pool.instance_type}' (pool '{pool.name}') is not a GPU "
+                    f"type offered in {where}; use one of {gpu_catalog.allowed_gpu_types(cloud)} "
                     f"(catalog reviewed {gpu_catalog.CATALOG_REVIEWED}, blueprints/gpu_catalog.py)"
                 )
-        if not gpu_catalog.is_system_type(cloud, self.cluster.system_pool.instance_type):
+        if not gpu_catalog.is_system_type(cloud, cluster.system_pool.instance_type):
             raise ValueError(
-                f"system pool instance type '{self.cluster.system_pool.instance_type}' is not a general "
+                f"system_pool.instance_type '{cluster.system_pool.instance_type}' is not a general "
                 "purpose type; see blueprints/gpu_catalog.py for the allowed families"
             )
+        return cluster
+
+    @model_validator(mode="after")
+    def _unique_pools(self) -> Environment:
         names = [p.name for p in [self.cluster.system_pool, *self.cluster.gpu_pools]]
         if len(names) != len(set(names)):
             raise ValueError("node pool names must be unique across system_pool and gpu_pools")
+        return self
+
+    @model_validator(mode="after")
+    def _cloud_settings(self) -> Environment:
+        if self.cloud == Cloud.azure:
+            if self.azure is None:
+                raise ValueError(
+                    "cloud 'azure' needs an 'azure' block (subscription_id, tenant_id, resource_group, "
+                    "storage_account, key_vault, ...); see blueprints/uae-prod-azure.yaml"
+                )
+            if self.emulator is not None:
+                raise ValueError("there is no Azure emulator; remove 'emulator' from an azure environment")
+            if self.account_id is not None:
+                raise ValueError("account_id is an AWS account; use azure.subscription_id for Azure")
+            for pool in [self.cluster.system_pool, *self.cluster.gpu_pools]:
+                if not re.match(r"^[a-z][a-z0-9]{0,11}$", pool.name):
+                    raise ValueError(
+                        f"node pool '{pool.name}': AKS pool names are 1-12 lowercase letters and digits, "
+                        "starting with a letter (no hyphens), e.g. 'gpuinfer'"
+                    )
+            containers = {
+                "state.bucket": self.state.bucket,
+                "registries.model_bucket": self.registries.model_bucket,
+                "registries.log_bucket": self.registries.log_bucket,
+            }
+            for field, value in containers.items():
+                if not re.match(_AZ_CONTAINER, value) or "--" in value:
+                    raise ValueError(
+                        f"{field} '{value}' is a blob container name on Azure: use 3-63 lowercase letters, "
+                        "digits and single hyphens (no dots)"
+                    )
+        elif self.azure is not None:
+            raise ValueError("the 'azure' block applies to cloud 'azure' only; remove it or set cloud: azure")
         return self
 
     @property

@@ -19,18 +19,20 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
 
-from cdktf import (  # noqa: E402
+from cdktf import (
     App,
+    AzurermBackend,
     Fn,
     S3Backend,
     TerraformOutput,
     TerraformStack,
     Token,
 )
-from constructs import Construct  # noqa: E402
+from constructs import Construct
 
 __all__ = [
     "App",
+    "AzurermBackend",
     "Construct",
     "Fn",
     "S3Backend",
@@ -38,6 +40,7 @@ __all__ = [
     "TerraformStack",
     "Token",
     "aws",
+    "azurerm",
 ]
 
 AWS_PROVIDER_VERSION = "5.100.0"  # what cdktf-cdktf-provider-aws==20.1.0 binds; mirrored offline
@@ -46,3 +49,11 @@ AWS_PROVIDER_VERSION = "5.100.0"  # what cdktf-cdktf-provider-aws==20.1.0 binds;
 def aws(submodule: str) -> ModuleType:
     """A namespaced sub-module of the AWS provider bindings, e.g. ``aws("s3_bucket").S3Bucket``."""
     return importlib.import_module(f"cdktf_cdktf_provider_aws.{submodule}")
+
+
+AZURERM_PROVIDER_VERSION = "4.55.0"  # what cdktf-cdktf-provider-azurerm==14.23.1 binds; NOT mirrored here
+
+
+def azurerm(submodule: str) -> ModuleType:
+    """A sub-module of the azurerm provider bindings, e.g. ``azurerm("storage_account").StorageAccount``."""
+    return importlib.import_module(f"cdktf_cdktf_provider_azurerm.{submodule}")

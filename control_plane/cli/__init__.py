@@ -34,6 +34,16 @@ app = typer.Typer(
 # (module under control_plane.cli, command group name). Keep in the order a release flows.
 COMMAND_GROUPS: list[tuple[str, str]] = [
     ("local", "local"),
+    ("infra", "infra"),
+    ("blueprint", "blueprint"),
+    ("model", "model"),
+    ("approve", "approve"),
+    ("audit", "audit"),
+    ("release", "release"),
+    ("kserve", "kserve"),
+    ("gpu", "gpu"),
+    ("monitor", "monitor"),
+    ("pii", "pii"),
 ]
 
 
@@ -82,11 +92,21 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except Exception as exc:  # usage errors arrive here in non-standalone mode
+        # typer 0.29 vendors click as typer._click; plain click may also raise through callbacks.
+        from typer._click import exceptions as tclick
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        click_errors: tuple[type[BaseException], ...] = (tclick.ClickException,)
+        try:
+            import click
+
+            click_errors += (click.ClickException,)
+        except ImportError:
+            pass
+        if isinstance(exc, tclick.NoArgsIsHelpError):
+            sys.exit(0)  # the help is already on the screen
+        if isinstance(exc, click_errors):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         raise
     sys.exit(0)

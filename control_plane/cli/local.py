@@ -8,12 +8,16 @@ from typing import Annotated
 import typer
 
 from blueprints import load_environment
+from control_plane.drivers import gateway
+from control_plane.drivers.local import LocalDriver
 from control_plane.local import emulator
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
 from control_plane.settings import DEFAULT_BLUEPRINT
 
-app = typer.Typer(help="Start and stop the embedded local environment (AWS emulator on 127.0.0.1).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Start and stop the embedded local environment (AWS emulator and gateway on 127.0.0.1).",
+    no_args_is_help=True,
+)
 
 BlueprintOption = Annotated[
     Path, typer.Option("--blueprint", "-b", help="Blueprint whose emulator endpoint to use.")
@@ -25,28 +29,52 @@ def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = Ou
     """Start the AWS emulator (moto server) in the background; idempotent."""
     env = load_environment(blueprint)
     info = emulator.up(env)
+    gw = gateway.up()
     if output is OutputFormat.json:
-        emit_json({"emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": True}})
+        emit_json(
+            {
+                "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": True},
+                "gateway": {"url": gw.url, "pid": gw.pid, "running": True},
+            }
+        )
     else:
-        console.print(f"AWS emulator up at [bold]{info.endpoint}[/] (pid {info.pid}); stop it with `mlctl local down`")
+        console.print(
+            f"AWS emulator up at [bold]{info.endpoint}[/] (pid {info.pid}); stop it with `mlctl local down`"
+        )
+        console.print(
+            f"gateway (nginx) up at [bold]{gw.url}[/] (pid {gw.pid}); services at /v2/models/<service>"
+        )
 
 
 @app.command()
 def down(output: OutputOption = OutputFormat.table) -> None:
-    """Stop the AWS emulator (its state is lost: it keeps everything in memory)."""
+    """Stop the AWS emulator (its state is lost: it keeps everything in memory), the local model
+    servers and the gateway."""
     was = emulator.down()
+    served = LocalDriver().stop_all()
+    gw = gateway.down()
     if output is OutputFormat.json:
-        emit_json({"emulator": {"stopped": was}})
+        emit_json(
+            {"emulator": {"stopped": was}, "gateway": {"stopped": gw}, "model_servers": {"stopped": served}}
+        )
     else:
         console.print("AWS emulator stopped" if was else "AWS emulator was not running")
+        console.print(f"gateway {'stopped' if gw else 'was not running'}; {served} model server(s) stopped")
 
 
 @app.command()
 def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = OutputFormat.table) -> None:
     """Show whether the local environment is running."""
     info = emulator.status(load_environment(blueprint))
+    gw = gateway.status()
     if output is OutputFormat.json:
-        emit_json({"emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": info.running}})
+        emit_json(
+            {
+                "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": info.running},
+                "gateway": {"url": gw.url, "pid": gw.pid, "running": gw.running},
+            }
+        )
     else:
         state = f"running (pid {info.pid})" if info.running else "stopped"
         console.print(f"AWS emulator at {info.endpoint}: {state}")
+        console.print(f"gateway at {gw.url}: {f'running (pid {gw.pid})' if gw.running else 'stopped'}")

@@ -21,7 +21,7 @@ from control_plane.local import processes
 NAME = "aws-emulator"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's well-known dummy, not a secret
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's well-known dummy, not a secret
     "AWS_SESSION_TOKEN": "testing",
 }
 

@@ -1,0 +1,145 @@
+"""Environment approvals and the release gate.
+
+``approve(name, version, env)`` records the current actor's approval (RBAC action ``approve``;
+never the registrant's own); ``gate(name, version, env)`` asks ``policies/release.rego`` whether
+the recorded approvals satisfy the environment's rule and returns every reason. Both are audited.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from control_plane import audit
+from control_plane.errors import PolicyViolation
+from control_plane.registry import get_version
+from control_plane.registry.models import ApprovalRow
+from control_plane.registry.service import now
+from control_plane.registry.view import ModelVersion
+from control_plane.settings import POLICIES_DIR
+from control_plane.settings import actor as current_actor
+from control_plane.store import session_scope
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+RELEASE_POLICY = POLICIES_DIR / "release.rego"
+_policy: Any = None
+_lock = threading.Lock()
+
+__all__ = ["ENVIRONMENTS", "Approval", "Decision", "approvals_for", "approve", "gate"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: list[str] = field(default_factory=list)
+    ref: str = ""
+    env: str = ""
+    approvers: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Approval:
+    name: str
+    version: str
+    env: str
+    approver: str
+    roles: list[str]
+    root_digest: str
+    created_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _release_policy() -> Any:
+    global _policy
+    with _lock:
+        if _policy is None:
+            from control_plane.policy.rego import RegoPolicy
+
+            _policy = RegoPolicy([RELEASE_POLICY])
+        return _policy
+
+
+def _check_env(env: str) -> None:
+    if env not in ENVIRONMENTS:
+        raise PolicyViolation(f"unknown environment '{env}'", hint=f"use one of: {', '.join(ENVIRONMENTS)}")
+
+
+def approvals_for(name: str, version: str, env: str) -> list[Approval]:
+    with session_scope() as s:
+        rows = s.execute(
+            select(ApprovalRow).where(ApprovalRow.name == name, ApprovalRow.version == version,
+                                      ApprovalRow.env == env).order_by(ApprovalRow.id)
+        ).scalars().all()
+        return [Approval(r.name, r.version, r.env, r.approver, json.loads(r.roles), r.root_digest, r.created_at)
+                for r in rows]
+
+
+def _evaluate(mv: ModelVersion, env: str) -> Decision:
+    from control_plane.access import roles_of
+
+    approvals = approvals_for(mv.name, mv.version, env)
+    answer = _release_policy().query("data.release.decision", {
+        "env": env,
+        "model": {"ref": mv.ref, "classification": mv.classification, "registered_by": mv.registered_by,
+                  "root_digest": mv.root_digest, "signed": mv.signature.signed},
+        # Roles as they are now: revoking someone's role withdraws their approvals.
+        "approvals": [{"approver": a.approver, "roles": roles_of(a.approver), "root_digest": a.root_digest}
+                      for a in approvals],
+    })
+    if not isinstance(answer, dict):
+        return Decision(False, ["the release policy returned no decision"], mv.ref, env)
+    return Decision(bool(answer.get("allowed")), list(answer.get("reasons", [])), mv.ref, env,
+                    [a.approver for a in approvals])
+
+
+def gate(name: str, version: str, env: str) -> Decision:
+    """Allow/deny for releasing NAME:V to ENV, with every reason. Audited (action ``release.gate``)."""
+    mv = get_version(name, version)
+    if env not in ENVIRONMENTS:
+        decision = Decision(False, [f"unknown environment '{env}' (use {', '.join(ENVIRONMENTS)})"], mv.ref, env)
+    else:
+        decision = _evaluate(mv, env)
+    audit.record(action="release.gate", subject=f"{mv.ref}@{env}", decision="allow" if decision.allowed else "deny",
+                 reasons=decision.reasons, digests={"root": mv.root_digest}, details={"env": env})
+    return decision
+
+
+def approve(name: str, version: str, env: str) -> Decision:
+    """Record the current actor's approval of NAME:V for ENV; return the gate decision after it.
+
+    Refused (and audited) without the ``approve`` permission, for the registrant's own model, and
+    twice by the same person. The approval binds to the registered root digest.
+    """
+    from control_plane.access import authorize, roles_of
+
+    _check_env(env)
+    mv = get_version(name, version)
+    subject = f"{mv.ref}@{env}"
+    authorize("approve", subject)
+    who = current_actor() or "unknown"
+    if who == mv.registered_by:
+        reason = f"{who} registered {mv.ref} and cannot approve it (separation of duties)"
+        audit.record(action="approve", subject=subject, decision="deny", reasons=[reason],
+                     digests={"root": mv.root_digest})
+        raise PolicyViolation(reason, hint="ask an approver who did not register the model")
+    roles = roles_of(who)
+    try:
+        with session_scope() as s:
+            s.add(ApprovalRow(name=name, version=version, env=env, approver=who, roles=json.dumps(roles),
+                              root_digest=mv.root_digest, created_at=now()))
+            s.flush()
+            audit.record(action="approve", subject=subject, digests={"root": mv.root_digest},
+                         details={"env": env, "roles": roles}, session=s)
+    except IntegrityError:
+        pass  # already approved by this person: approving twice is a no-op, it never counts twice
+    return _evaluate(mv, env)

@@ -1,0 +1,32 @@
+"""``mlctl approve NAME:V --env ENV``: record an approval and show the gate's decision."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from control_plane import approvals
+from control_plane.output import OutputFormat, OutputOption, console, emit_json
+from control_plane.registry import parse_ref
+
+
+def approve(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION to approve.")],
+    env: Annotated[str, typer.Option("--env", "-e", help="Environment: dev, staging or prod.")],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Approve a model version for an environment (you need the approver or security-officer role;
+    never for a model you registered). Prints whether the environment's rule is now satisfied."""
+    name, version = parse_ref(ref)
+    decision = approvals.approve(name, version, env)
+    if output is OutputFormat.json:
+        emit_json(decision.as_dict())
+        return
+    state = "[green]release allowed[/]" if decision.allowed else "[yellow]release not yet allowed[/]"
+    console.print(f"approval recorded for [bold]{decision.ref}[/] in {env}; {state}")
+    for reason in decision.reasons:
+        console.print(f"  - {reason}")
+
+
+COMMANDS = {"approve": approve}

@@ -1,0 +1,314 @@
+"""``mlctl release``: put a signed, approved model version into production, and take it out.
+
+    mlctl release NAME:VERSION --env ENV --strategy blue-green|canary
+    mlctl release status|promote|abort|resume|rollback SERVICE
+
+``mlctl release NAME:VERSION ...`` is short for ``mlctl release start NAME:VERSION ...``.
+Exit codes: 0 DONE; 4 refused by a gate; 10 ROLLED_BACK; 11 paused for a person.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from control_plane.errors import MlctlError, NotFound, PolicyViolation
+from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
+from control_plane.release import engine
+from control_plane.release.analysis import Thresholds
+from control_plane.release.config import ReleaseConfig
+from control_plane.release.models import ReleaseRow
+from control_plane.release.view import describe
+
+EXIT_ROLLED_BACK = 10
+EXIT_PAUSED = 11
+
+
+class _StartByDefault(TyperGroup):
+    """``mlctl release digits:3 ...`` runs ``start``; named sub-commands run as usual."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_StartByDefault,
+    no_args_is_help=True,
+    help="Release a model version (blue-green or canary) and manage releases in progress.\n\n"
+    "`mlctl release NAME:VERSION --env ENV` is short for `mlctl release start ...`.",
+)
+
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment (blueprint name or file).")]
+
+
+def _authorize(action: str, subject: str) -> None:
+    """RBAC (policies/rbac.rego): denials are audited and raise PolicyViolation with the fix."""
+    from control_plane.access import authorize
+
+    authorize(action, subject)
+
+
+def _parse_ref(ref: str) -> tuple[str, str]:
+    name, sep, version = ref.partition(":")
+    if not sep or not name or not version:
+        raise MlctlError(f"{ref!r} is not NAME:VERSION", hint="e.g. mlctl release digits:2 --env uae-local")
+    return name, version
+
+
+def _steps(raw: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in raw.split(",") if x.strip())
+    except ValueError:
+        raise MlctlError(
+            f"--steps {raw!r} is not a list of percentages", hint="e.g. --steps 10,25,50"
+        ) from None
+
+
+def _finish(row: ReleaseRow, output: OutputFormat, driver: Any) -> None:
+    view = describe(row, driver)
+    if output is OutputFormat.json:
+        emit_json(view)
+    else:
+        _print(view)
+    if row.state == engine.REFUSED:
+        raise PolicyViolation(
+            f"release {row.id} refused: {'; '.join(view['reasons'])}",
+            hint="fix what the gate names, then release again",
+        )
+    if row.state == engine.ROLLED_BACK:
+        info(f"[red]release {row.id} rolled back[/]: {'; '.join(view['reasons'])}")
+        raise typer.Exit(EXIT_ROLLED_BACK)
+    if row.paused and row.state not in engine.TERMINAL:
+        info(
+            f"[yellow]paused[/]: {row.paused}\n  continue with `mlctl release promote {row.service}` "
+            f"or roll back with `mlctl release abort {row.service}`"
+        )
+        raise typer.Exit(EXIT_PAUSED)
+
+
+def _print(view: dict[str, Any]) -> None:
+    state = view["state"] + (f" → {view['in_progress']} (in progress)" if view["in_progress"] else "")
+    rows = [
+        ("release", view["release"]),
+        ("model", view["model"]),
+        ("digest", view["digest"] or "-"),
+        ("environment", view["environment"]),
+        ("strategy", view["strategy"]),
+        ("state", state),
+        ("candidate colour", view["colour"]),
+        ("weights", ", ".join(f"{c} {w}%" for c, w in sorted((view["weights"] or {}).items())) or "-"),
+    ]
+    if view["live"]:
+        rows.append(("live", f"{view['live']['version']} on {view['live']['colour']}"))
+    if view["paused"]:
+        rows.append(("paused", view["paused"]))
+    for reason in view["reasons"]:
+        rows.append(("reason", reason))
+    console.print(table(f"release {view['service']}", ["field", "value"], rows))
+    if view["analysis"]:
+        console.print(
+            table(
+                "analysis",
+                ["name", "verdict", "requests", "error rate", "p95 ms", "why"],
+                [
+                    (
+                        a["name"],
+                        a["verdict"],
+                        a["requests"],
+                        f"{a['error_rate']:.2%}",
+                        "-" if a["p95_seconds"] is None else f"{a['p95_seconds'] * 1000:.1f}",
+                        "; ".join(a["reasons"]),
+                    )
+                    for a in view["analysis"]
+                ],
+            )
+        )
+
+
+def _progress(release_id: str, state: str, phase: str) -> None:
+    if phase == "done":
+        info(f"  {state.lower().replace('_', ' ')}")
+
+
+@app.command()
+def start(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION of a registered model version.")],
+    env: EnvOption = "uae-local",
+    strategy: Annotated[str, typer.Option(help="blue-green or canary.")] = "blue-green",
+    service: Annotated[str | None, typer.Option(help="Service name (default: the model name).")] = None,
+    steps: Annotated[str, typer.Option(help="Canary weights, e.g. 10,25,50.")] = "10,25,50",
+    pause: Annotated[float, typer.Option(help="Seconds at each canary step before its analysis.")] = 10.0,
+    analysis_window: Annotated[
+        float, typer.Option(help="Seconds of traffic analysed after the switch.")
+    ] = 10.0,
+    scale_down_delay: Annotated[
+        float, typer.Option(help="Seconds the old colour stays up after DONE.")
+    ] = 30.0,
+    ready_timeout: Annotated[float, typer.Option(help="Seconds for the candidate to become ready.")] = 120.0,
+    max_error_rate: Annotated[float, typer.Option(help="Analysis fails above this 5xx fraction.")] = 0.01,
+    max_p95_ms: Annotated[float, typer.Option(help="Analysis fails above this p95 latency (ms).")] = 500.0,
+    min_requests: Annotated[int, typer.Option(help="Fewer requests in a window: inconclusive (pause).")] = 20,
+    pre_analysis_requests: Annotated[int, typer.Option(help="Synthetic requests before any traffic.")] = 50,
+    smoke_latency_ms: Annotated[
+        float, typer.Option(help="Latency bound of the smoke inference (ms).")
+    ] = 1000.0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Release NAME:VERSION to ENV: gates, candidate colour, checks, cutover, analysis."""
+    name, version = _parse_ref(ref)
+    _authorize("release", f"{name}:{version}@{env}")
+    if strategy not in ("blue-green", "canary"):
+        raise MlctlError(f"unknown strategy {strategy!r}", hint="use --strategy blue-green or canary")
+    cfg = ReleaseConfig(
+        strategy=strategy,  # type: ignore[arg-type]
+        ready_timeout=ready_timeout,
+        smoke_latency_bound=smoke_latency_ms / 1000,
+        pre_analysis_requests=pre_analysis_requests,
+        analysis_window=analysis_window,
+        canary_steps=_steps(steps),
+        canary_pause=pause,
+        scale_down_delay=scale_down_delay,
+        thresholds=Thresholds(
+            max_error_rate=max_error_rate, max_p95_seconds=max_p95_ms / 1000, min_requests=min_requests
+        ),
+    )
+    driver = engine.driver_for(env) if _env_ok(env) else None
+    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress)) if driver else None
+    if eng is None:
+        # The environment itself failed the residency gate: record the refusal, apply nothing.
+        _refuse_environment(name, version, env)
+        return
+    rid = eng.start(model_name=name, version=version, env_name=env, config=cfg, service=service)
+    info(f"release {rid}: {name}:{version} → {env} ({strategy})")
+    _finish(eng.run(rid), output, driver)
+
+
+def _env_ok(env: str) -> bool:
+    from control_plane.release import gates
+
+    try:
+        gates.environment(env)
+    except gates.GateRefused:
+        return False
+    return True
+
+
+def _refuse_environment(name: str, version: str, env: str) -> None:
+    from control_plane import audit
+    from control_plane.release import gates
+
+    try:
+        gates.environment(env)
+    except gates.GateRefused as exc:
+        audit.record(
+            action="release.refused",
+            subject=f"model/{name}:{version}",
+            decision="deny",
+            reasons=[f"{exc.gate}: {r}" for r in exc.reasons],
+            details={"env": env},
+        )
+        raise
+
+
+def _service_driver(service: str) -> tuple[ReleaseRow, Any]:
+    row = engine.active_release(service) or engine.latest_release(service)
+    if row is None:
+        raise NotFound(f"no release of {service} is recorded", hint="start one: mlctl release NAME:VERSION")
+    return row, engine.driver_for(row.environment)
+
+
+@app.command()
+def status(service: str, output: OutputOption = OutputFormat.table) -> None:
+    """Show the service's release in progress (or its latest): step, weights, analysis, reasons."""
+    row, driver = _service_driver(service)
+    view = describe(row, driver)
+    if output is OutputFormat.json:
+        emit_json(view)
+    else:
+        _print(view)
+
+
+@app.command()
+def resume(service: str, output: OutputOption = OutputFormat.table) -> None:
+    """Continue a release whose mlctl process died; converges to DONE or ROLLED_BACK."""
+    _authorize("release.resume", f"service/{service}")
+    _row, driver = _service_driver(service)
+    claimed = engine.Engine(driver).claim(service)
+    info(f"resuming {claimed.id} at {claimed.state}" + (f" → {claimed.target}" if claimed.target else ""))
+    _finish(
+        engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress)).run(claimed.id), output, driver
+    )
+
+
+@app.command()
+def promote(service: str, output: OutputOption = OutputFormat.table) -> None:
+    """Continue a paused release (inconclusive analysis) or skip the current wait."""
+    _decide(service, "promote", output)
+
+
+@app.command()
+def abort(service: str, output: OutputOption = OutputFormat.table) -> None:
+    """Stop the release in progress and roll back (traffic returns to the previous version)."""
+    _decide(service, "abort", output)
+
+
+def _decide(service: str, what: str, output: OutputFormat) -> None:
+    _authorize(f"release.{what}", f"service/{service}")
+    row, driver = _service_driver(service)
+    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress))
+    eng.request(service, what)
+    try:
+        claimed = eng.claim(service)
+    except MlctlError:
+        # Another live mlctl process drives it; it reads the request at its next check.
+        info(f"{what} recorded for {row.id}; the mlctl process driving it will act on it")
+        return
+    _finish(eng.run(claimed.id), output, driver)
+
+
+@app.command()
+def rollback(service: str, output: OutputOption = OutputFormat.table) -> None:
+    """Back to the previous version: abort a release in progress, or re-release the previous version (instant while its colour is still up, a redeploy otherwise)."""
+    _authorize("release.rollback", f"service/{service}")
+    if engine.active_release(service) is not None:
+        _decide(service, "abort", output)
+        return
+    lv = engine.live(service)
+    if lv is None or not lv.previous_version or not lv.previous_release_id:
+        raise NotFound(
+            f"{service} has no previous version to roll back to", hint=f"see `mlctl release status {service}`"
+        )
+    from control_plane.store import session_scope
+
+    with session_scope() as s:
+        prev = s.get(ReleaseRow, lv.previous_release_id)
+        if prev is None:
+            raise NotFound(
+                f"release {lv.previous_release_id} is not recorded", hint="release a version explicitly"
+            )
+        model_name, env_name, prev_cfg = prev.model_name, prev.environment, prev.config
+    import json
+
+    base = ReleaseConfig.from_dict(json.loads(prev_cfg))
+    cfg = ReleaseConfig(
+        strategy="rollback",
+        ready_timeout=base.ready_timeout,
+        smoke_latency_bound=base.smoke_latency_bound,
+        scale_down_delay=base.scale_down_delay,
+        thresholds=base.thresholds,
+    )
+    driver = engine.driver_for(env_name)
+    instant = lv.previous_colour is not None and lv.previous_colour in driver.deployed(service)
+    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress))
+    rid = eng.start(
+        model_name=model_name, version=lv.previous_version, env_name=env_name, config=cfg, service=service
+    )
+    info(
+        f"rollback {rid}: {service} → {model_name}:{lv.previous_version} "
+        f"({'instant: still up on ' + lv.previous_colour if instant and lv.previous_colour else 'redeploy'})"
+    )
+    _finish(eng.run(rid), output, driver)

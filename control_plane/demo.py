@@ -1,0 +1,254 @@
+"""``make demo``: the main job, end to end, on the embedded local environment.
+
+local environment up (AWS emulator + nginx gateway) → register digits:1 and digits:2 (a real
+ONNX classifier trained here) → sign → approve → release v1 → release v2 blue-green while a
+steady request stream runs → roll back to v1 → status, then a summary (requests served, errors,
+switch latency) and clean-up.
+
+State goes to a temporary $MLCTL_HOME that is removed afterwards, unless MLCTL_HOME is set (then
+it is kept, and running the demo again reuses it: registering identical bytes, signing with the
+same key and approving twice are no-ops). The demo's identities live in their own roles file
+(``demo-roles.yaml``), never in the operator's ``roles.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SERVICE = "digits"
+DEMO_ROLES = """# Written by `make demo` (control_plane/demo.py) for its own run.
+actors:
+  dana: [data-scientist]   # registers
+  eli: [ml-engineer]       # signs and releases
+  amira: [approver]        # approves
+"""
+
+
+def _say(msg: str) -> None:
+    from control_plane.output import console
+
+    console.print(msg, highlight=False)
+
+
+def _as(actor: str) -> None:
+    os.environ["MLCTL_ACTOR"] = actor
+
+
+def prepare_identities(home: Path) -> Path:
+    roles = home / "demo-roles.yaml"
+    roles.write_text(DEMO_ROLES)
+    os.environ["MLCTL_ROLES_FILE"] = str(roles)
+    return roles
+
+
+def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
+    """Train v1/v2 of the sample model, register them as digits:1/2 and sign them."""
+    from control_plane import registry
+    from control_plane.samples import build_sample_model
+
+    src: dict[str, Path] = {}
+    for number, variant in (("1", "v1"), ("2", "v2")):
+        model = build_sample_model(home / "demo-models" / variant, variant=variant)
+        src[variant] = model.path
+        _as("dana")
+        mv = registry.register(
+            SERVICE,
+            number,
+            model.path,
+            code_commit="0" * 40,
+            datasets=[],
+            metrics={"accuracy": model.accuracy},
+        )
+        _as("eli")
+        signed = registry.sign(SERVICE, number)
+        if not quiet:
+            _say(
+                f"  registered and signed {mv.ref}: accuracy {model.accuracy:.3f}, root {mv.root_digest[:23]}…, "
+                f"key {signed.signature.key_id}"
+            )
+    return src
+
+
+def _transition_printer(marks: dict[str, float]) -> Any:
+    from control_plane.release.engine import Hooks
+
+    def on(_rid: str, state: str, phase: str) -> None:
+        if phase == "begin" and state == "SWITCHED":
+            marks["decision"] = time.monotonic()
+        if phase == "done":
+            _say(f"    · {state.lower().replace('_', ' ')}")
+
+    return Hooks(on_transition=on)
+
+
+def run() -> int:
+    created_home = "MLCTL_HOME" not in os.environ
+    home = Path(os.environ.get("MLCTL_HOME") or tempfile.mkdtemp(prefix="mlctl-demo-"))
+    os.environ["MLCTL_HOME"] = str(home)
+    from control_plane.local import processes
+
+    os.environ.setdefault("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{processes.free_port()}")
+    from blueprints import load_environment
+    from control_plane import approvals, audit
+    from control_plane.access import authorize
+    from control_plane.drivers import gateway
+    from control_plane.drivers.local import LocalDriver
+    from control_plane.local import emulator
+    from control_plane.release import Engine, ReleaseConfig, describe, engine
+    from control_plane.release.analysis import Thresholds
+    from control_plane.release.loadgen import LoadStream, switch_latency
+    from control_plane.settings import DEFAULT_BLUEPRINT
+
+    driver = LocalDriver()
+    summary: dict[str, Any] = {"home": str(home)}
+    t_start = time.monotonic()
+    try:
+        _say(f"[bold]1. local environment up[/] ($MLCTL_HOME={home})")
+        emu = emulator.up(load_environment(DEFAULT_BLUEPRINT))
+        gw = gateway.up()
+        _say(f"  AWS emulator {emu.endpoint}, gateway {gw.url}")
+
+        _say("[bold]2. register → sign[/] (sample model: scikit-learn digits → ONNX, trained now)")
+        prepare_identities(home)
+        src = build_and_register(home)
+
+        _say(
+            "[bold]3. approve[/] (uae-local is a dev environment: the policy needs no approval; recorded anyway)"
+        )
+        _as("amira")
+        decision = approvals.approve(SERVICE, "2", "dev")
+        _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
+
+        _as("eli")
+        cfg = ReleaseConfig(
+            strategy="blue-green",
+            analysis_window=3,
+            scale_down_delay=120,
+            pre_analysis_requests=30,
+            thresholds=Thresholds(min_requests=20),
+        )
+        marks: dict[str, float] = {}
+        eng = Engine(driver, hooks=_transition_printer(marks))
+
+        leftover = engine.active_release(SERVICE)
+        if leftover is not None:  # an earlier demo in this $MLCTL_HOME was interrupted
+            _say(f"  rolling back {leftover.id}, left in progress by an interrupted run")
+            eng.request(SERVICE, "abort")
+            eng.run(eng.claim(SERVICE).id)
+
+        _say("[bold]4. release digits:1[/] (blue-green)")
+        authorize("release", f"{SERVICE}:1@uae-local")
+        # No clients yet, so its post-promotion window has no traffic to judge: don't ask for any.
+        first = ReleaseConfig(
+            strategy="blue-green",
+            analysis_window=1,
+            scale_down_delay=120,
+            pre_analysis_requests=30,
+            thresholds=Thresholds(min_requests=0),
+        )
+        v1 = eng.run(eng.start(model_name=SERVICE, version="1", env_name="uae-local", config=first))
+        _check(v1.state == "DONE", f"release digits:1 ended {v1.state}: {v1.reasons}")
+        body = json.loads((src["v1"] / "sample_input.json").read_text())
+
+        _say("[bold]5. release digits:2 blue-green[/] while a steady stream of requests runs (~200/s)")
+        load = LoadStream(
+            gateway.url(), SERVICE, body, rate=200, threads=6, max_requests=100_000, max_seconds=300
+        ).start()
+        load.wait_for(400, timeout=30)
+        authorize("release", f"{SERVICE}:2@uae-local")
+        v2 = eng.run(eng.start(model_name=SERVICE, version="2", env_name="uae-local", config=cfg))
+        _check(v2.state == "DONE", f"release digits:2 ended {v2.state}: {v2.reasons}")
+        green = driver.endpoint(SERVICE, v2.colour).removeprefix("http://")
+        switch_v2 = marks.get("decision")
+        load.wait_for(load.stats.sent + 400, timeout=30)
+
+        _say("[bold]6. roll back to digits:1[/] (instant: its colour is still up)")
+        authorize("release.rollback", f"service/{SERVICE}")
+        marks.clear()
+        back_cfg = ReleaseConfig(strategy="rollback", scale_down_delay=0, thresholds=cfg.thresholds)
+        rb = eng.run(eng.start(model_name=SERVICE, version="1", env_name="uae-local", config=back_cfg))
+        _check(rb.state == "DONE", f"rollback ended {rb.state}: {rb.reasons}")
+        blue = driver.endpoint(SERVICE, rb.colour).removeprefix("http://")
+        switch_rb = marks.get("decision")
+        load.wait_for(load.stats.sent + 400, timeout=30)
+        stats = load.stop()
+
+        _say("[bold]7. status[/]")
+        view = describe(rb, driver)
+        _say(
+            f"  {SERVICE}: live {view['live']['version']} on {view['live']['colour']}, weights {view['weights']}, "
+            f"release {view['release']} {view['state']}"
+        )
+        lat_v2 = switch_latency(stats.samples, switch_v2, green, until=switch_rb) if switch_v2 else None
+        lat_rb = switch_latency(stats.samples, switch_rb, blue) if switch_rb else None
+        report = audit.verify()
+        summary.update(
+            {
+                "requests": stats.sent,
+                "served": stats.ok,
+                "errors": stats.failed,
+                "rate_per_s": round(load.achieved_rate, 1),
+                "switch_latency_ms": {"v1→v2": _ms(lat_v2), "rollback v2→v1": _ms(lat_rb)},
+                "audit_entries": report.entries,
+                "audit_ok": report.ok,
+            }
+        )
+        _say("\n[bold]summary[/]")
+        _say(
+            f"  requests through the gateway: {stats.sent} at {load.achieved_rate:.0f}/s; "
+            f"served {stats.ok}; errors {stats.failed}"
+        )
+        _say(
+            f"  switch latency (decision → every request answered by the new colour): "
+            f"v1→v2 {_ms(lat_v2)} ms, rollback {_ms(lat_rb)} ms"
+        )
+        _say(f"  audit trail: {report.entries} entries, {'intact' if report.ok else 'BROKEN'}")
+        _say(f"  total {time.monotonic() - t_start:.0f} s")
+        _check(stats.failed == 0, f"{stats.failed} requests failed: {stats.errors[:3]}")
+        _check(report.ok, f"audit trail does not verify: {report.problems}")
+        return 0
+    finally:
+        _say("[bold]clean-up[/]: model servers, gateway, emulator")
+        driver.stop_all()
+        gateway.down()
+        emulator.down()
+        if created_home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _check(ok: bool, message: str) -> None:
+    from control_plane.errors import MlctlError
+
+    if not ok:
+        raise MlctlError(
+            f"demo failed: {message}",
+            hint="see the logs under $MLCTL_HOME/logs (set MLCTL_HOME to keep them)",
+        )
+
+
+def main() -> None:
+    from control_plane.errors import MlctlError
+    from control_plane.output import err_console
+
+    try:
+        sys.exit(run())
+    except MlctlError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The local runtime: each colour is a detached KServe model server; nginx splits the traffic.
+
+State per service lives under ``$MLCTL_HOME/serving/<service>/<colour>.json`` (what runs, on
+which port); processes are tracked by pid files named ``model-<service>-<colour>``. Everything
+is re-read from disk on each call, so a new mlctl process (``release resume``) sees exactly
+what the crashed one left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from control_plane.drivers import gateway
+from control_plane.drivers.base import (
+    COLOURS,
+    Deployment,
+    MetricsSource,
+    Readiness,
+    check_weights,
+)
+from control_plane.errors import Conflict, InfraError, NotFound
+from control_plane.local import processes
+from control_plane.settings import state_dir
+
+
+def _proc_name(service: str, colour: str) -> str:
+    return f"model-{service}-{colour}"
+
+
+class LocalDriver:
+    """KServe ModelServer processes + the nginx gateway (see ``drivers.base`` for the contract)."""
+
+    name = "local"
+
+    def __init__(self, *, probe_timeout: float = 2.0) -> None:
+        self.probe_timeout = probe_timeout
+
+    # -- records -----------------------------------------------------------------------------
+    def _record_path(self, service: str, colour: str) -> Path:
+        return state_dir("serving", service) / f"{colour}.json"
+
+    def _record(self, service: str, colour: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self._record_path(service, colour).read_text())
+            return data
+        except FileNotFoundError:
+            return None
+
+    def _port(self, service: str, colour: str) -> int:
+        rec = self._record(service, colour)
+        if rec is None:
+            raise NotFound(f"{service} has no {colour} deployment", hint="apply it first")
+        return int(rec["port"])
+
+    # -- Driver ------------------------------------------------------------------------------
+    def apply(self, service: str, colour: str, deployment: Deployment) -> None:
+        if colour not in COLOURS:
+            raise InfraError(f"unknown colour {colour!r}", hint=f"use one of {COLOURS}")
+        if deployment.local_path is None or not (deployment.local_path / "model.onnx").exists():
+            raise InfraError(
+                f"the local runtime serves ONNX models; {deployment.local_path} has no model.onnx",
+                hint="release an ONNX model version (the local runtime has no TensorRT)",
+            )
+        name = _proc_name(service, colour)
+        rec = self._record(service, colour)
+        if (
+            rec is not None
+            and rec["deployment"]["digest"] == deployment.digest
+            and processes.read_pid(name) is not None
+        ):
+            # The same bytes already run here (a resumed apply, or a rollback to a version still
+            # up): keep the process, so rollback is instant; record who owns it now.
+            rec["deployment"] = {**deployment.to_dict(), "local_path": rec["deployment"]["local_path"]}
+            self._write_record(service, colour, rec)
+            return
+        if self.traffic(service).get(colour, 0) > 0:
+            raise Conflict(
+                f"{service}/{colour} still receives traffic; it cannot be replaced",
+                hint="move traffic to the other colour first",
+            )
+        processes.stop(name)
+        port = processes.free_port()
+        pid = processes.spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "control_plane.drivers.local_server",
+                "--model-dir",
+                str(deployment.local_path),
+                "--name",
+                service,
+                "--port",
+                str(port),
+            ],
+            env={"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
+        )
+        self._write_record(service, colour, {"port": port, "pid": pid, "deployment": deployment.to_dict()})
+
+    def _write_record(self, service: str, colour: str, rec: dict[str, Any]) -> None:
+        tmp = self._record_path(service, colour).with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec, indent=2))
+        os.replace(tmp, self._record_path(service, colour))
+
+    def ready(self, service: str, colour: str) -> Readiness:
+        rec = self._record(service, colour)
+        if rec is None:
+            return Readiness(False, f"{colour} is not deployed", failed=True)
+        if processes.read_pid(_proc_name(service, colour)) is None:
+            return Readiness(
+                False, f"{colour} model server exited: {self._log_tail(service, colour)}", failed=True
+            )
+        base = f"http://{gateway.HOST}:{rec['port']}"
+        try:
+            with httpx.Client(timeout=self.probe_timeout, trust_env=False) as client:
+                server = client.get(f"{base}/v2/health/ready")
+                if server.status_code != 200 or not server.json().get("ready"):
+                    return Readiness(False, f"server not ready (HTTP {server.status_code})")
+                model = client.get(f"{base}/v2/models/{service}/ready")
+                if model.status_code != 200 or not model.json().get("ready"):
+                    return Readiness(False, f"model not loaded (HTTP {model.status_code})")
+        except (httpx.HTTPError, ValueError) as exc:
+            return Readiness(False, f"not answering yet ({type(exc).__name__})")
+        return Readiness(True, "ready")
+
+    def set_traffic(self, service: str, weights: dict[str, int]) -> None:
+        weights = check_weights(weights)
+        ports: dict[str, int] = {}
+        for colour, weight in weights.items():
+            if weight > 0 and processes.read_pid(_proc_name(service, colour)) is None:
+                raise Conflict(
+                    f"refusing to route {weight}% of {service} to {colour}: it is not running",
+                    hint="apply the colour and wait until it is ready",
+                )
+            if self._record(service, colour) is not None:
+                ports[colour] = self._port(service, colour)
+        # A colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
+        weights = {c: w for c, w in weights.items() if w > 0 or c in ports}
+        gateway.write_route(service, weights, ports)
+        gateway.reload()
+
+    def traffic(self, service: str) -> dict[str, int]:
+        return dict(gateway.routes(service).get("weights", {}))
+
+    def delete(self, service: str, colour: str) -> None:
+        if self.traffic(service).get(colour, 0) > 0:
+            raise Conflict(
+                f"{service}/{colour} still receives traffic; it cannot be removed",
+                hint="move traffic to the other colour first",
+            )
+        # Requests already routed to this colour by workers of an older gateway configuration
+        # finish first; only then is the server stopped.
+        gateway.wait_drained()
+        processes.stop(_proc_name(service, colour))
+        self._record_path(service, colour).unlink(missing_ok=True)
+
+    def endpoint(self, service: str, colour: str | None = None) -> str:
+        if colour is None:
+            return gateway.url()
+        return f"http://{gateway.HOST}:{self._port(service, colour)}"
+
+    def metrics_source(self, service: str, colour: str) -> MetricsSource:
+        return MetricsSource(kind="prometheus-text", url=f"{self.endpoint(service, colour)}/metrics")
+
+    def deployed(self, service: str) -> dict[str, Deployment]:
+        out: dict[str, Deployment] = {}
+        for colour in COLOURS:
+            rec = self._record(service, colour)
+            if rec is not None:
+                out[colour] = Deployment.from_dict(rec["deployment"])
+        return out
+
+    # -- local extras ------------------------------------------------------------------------
+    def alive(self, service: str, colour: str) -> bool:
+        return processes.read_pid(_proc_name(service, colour)) is not None
+
+    def remove_service(self, service: str) -> None:
+        """Tear a service down completely (demo/test clean-up): route first, then colours."""
+        gateway.remove_route(service)
+        if gateway.status().running:
+            gateway.reload()
+        for colour in COLOURS:
+            processes.stop(_proc_name(service, colour))
+            self._record_path(service, colour).unlink(missing_ok=True)
+
+    def stop_all(self) -> int:
+        """Stop every local model server and pending scale-down (``mlctl local down``)."""
+        stopped = 0
+        for pid_file in sorted(state_dir("run").glob("*.pid")):
+            if pid_file.stem.startswith(("model-", "reaper-")) and processes.stop(pid_file.stem):
+                stopped += pid_file.stem.startswith("model-")
+        for service in self.services():
+            for colour in COLOURS:
+                self._record_path(service, colour).unlink(missing_ok=True)
+            gateway.remove_route(service)
+        return stopped
+
+    def services(self) -> list[str]:
+        root = state_dir("serving")
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+    def _log_tail(self, service: str, colour: str, lines: int = 3) -> str:
+        try:
+            text = processes.log_file(_proc_name(service, colour)).read_text(errors="replace")
+        except FileNotFoundError:
+            return "no log"
+        tail = [ln for ln in text.strip().splitlines() if ln.strip()][-lines:]
+        return " | ".join(tail)[-400:] or "no output"

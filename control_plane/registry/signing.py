@@ -1,0 +1,138 @@
+"""Sign a registered version (model bundle + provenance envelope) and verify bytes against it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from control_plane import audit
+from control_plane.errors import Conflict, VerificationFailed
+from control_plane.registry import lineage as lin
+from control_plane.registry.models import ModelVersionRow
+from control_plane.registry.service import get_version, materialized, now
+from control_plane.registry.view import ModelVersion
+from control_plane.settings import actor as current_actor
+from control_plane.store import session_scope
+
+if TYPE_CHECKING:
+    from blueprints.schema import Environment
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ref: str
+    root_digest: str
+    key_id: str
+    signer_kind: str | None
+    files: int
+    source: str  # "artifact store <uri>" or the local path checked
+    provenance: str  # "verified" | "absent"
+    key_source: str  # "registry" | "pinned"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sign(name: str, version: str, *, signer_kind: str = "local", env: Environment | None = None) -> ModelVersion:
+    """Sign the registered digests of NAME:V (OpenSSF model-signing bundle) and its provenance
+    statement (DSSE), store both with the public key, and audit it. Signing again with the same
+    key is a no-op; a version already signed by another key is refused (signatures are immutable)."""
+    from control_plane import provenance
+    from control_plane.access import authorize
+    from control_plane.signing import get_signer, sign_digests
+
+    lin.check_name(name)
+    lin.check_version(version)
+    ref = f"{name}:{version}"
+    authorize("model.sign", ref)
+    mv = get_version(name, version)
+    signer = get_signer(signer_kind, env)
+    if mv.signature.signed:
+        if mv.signature.key_id == signer.key_id:
+            return mv
+        raise Conflict(
+            f"{ref} is already signed by key {mv.signature.key_id} ({mv.signature.signer_kind})",
+            hint="a version's signature is immutable; register the model as a new version to sign it with another key",
+        )
+    bundle = sign_digests(name, mv.files, signer)
+    envelope = provenance.sign_statement(mv.provenance, signer)
+    # Never store a signature we cannot verify ourselves.
+    provenance.verify_envelope(envelope, signer.public_key_pem(), mv.root_hex)
+    who = current_actor() or "unknown"
+    with session_scope() as s:
+        # Conditional update: of two concurrent signers exactly one sets the signature (on SQLite too,
+        # where SELECT ... FOR UPDATE does not exist).
+        done = s.execute(
+            update(ModelVersionRow)
+            .where(ModelVersionRow.name == name, ModelVersionRow.version == version,
+                   ModelVersionRow.signature.is_(None))
+            .values(signature=bundle, signer_kind=signer.kind, key_id=signer.key_id,
+                    public_key_pem=signer.public_key_pem().decode(), signed_by=who, signed_at=now(),
+                    provenance_envelope=json.dumps(envelope, sort_keys=True))
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"{ref} was signed concurrently by someone else", hint=f"run mlctl model show {ref}")
+        audit.record(action="model.sign", subject=ref, digests={"root": mv.root_digest, "key": signer.key_id},
+                     details={"signer": signer.kind}, session=s)
+    return get_version(name, version)
+
+
+def _stored_signature(name: str, version: str) -> tuple[bytes, bytes, str | None]:
+    with session_scope() as s:
+        row = s.execute(
+            select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version)
+        ).scalar_one()
+        if row.signature is None or row.public_key_pem is None:
+            raise VerificationFailed(
+                f"{name}:{version} is not signed", hint=f"sign it first: mlctl model sign {name}:{version}"
+            )
+        return bytes(row.signature), row.public_key_pem.encode(), row.provenance_envelope
+
+
+def verify(
+    name: str, version: str, *, path: str | Path | None = None, public_key_pem: bytes | None = None
+) -> VerifyResult:
+    """Verify a local copy (``path``) or the artifact-store copy of NAME:V against its registered
+    signature; also the provenance envelope. Raises VerificationFailed naming the file. Audited."""
+    from control_plane import provenance
+    from control_plane.signing import key_fingerprint, verify_model
+
+    mv = get_version(name, version)
+    signature, stored_pem, envelope = _stored_signature(name, version)
+    pem = public_key_pem or stored_pem
+    key_id = key_fingerprint(pem)
+    try:
+        if path is not None:
+            source = str(Path(path))
+            verified = verify_model(Path(path), signature, pem)
+        else:
+            source = f"artifact store {mv.artifact_uri}"
+            with materialized(name, version) as copy:
+                verified = verify_model(copy, signature, pem)
+        if f"sha256:{verified.root_digest}" != mv.root_digest:
+            raise VerificationFailed(
+                f"{mv.ref}: the signed model (root sha256:{verified.root_digest[:16]}…) is not the registered one "
+                f"({mv.root_digest[:23]}…)",
+                hint="the registry record was altered; restore it from backup",
+            )
+        prov = "absent"
+        if envelope:
+            provenance.verify_envelope(json.loads(envelope), pem, mv.root_hex)
+            prov = "verified"
+    except VerificationFailed as exc:
+        audit.record(action="model.verify", subject=mv.ref, decision="deny", reasons=[exc.message],
+                     digests={"root": mv.root_digest, "key": key_id},
+                     details={"source": "path" if path is not None else "artifact-store"})
+        raise
+    audit.record(action="model.verify", subject=mv.ref, digests={"root": mv.root_digest, "key": key_id},
+                 details={"source": "path" if path is not None else "artifact-store"})
+    return VerifyResult(
+        ref=mv.ref, root_digest=mv.root_digest, key_id=key_id, signer_kind=mv.signature.signer_kind,
+        files=len(verified.files), source=source, provenance=prov,
+        key_source="pinned" if public_key_pem else "registry",
+    )

@@ -1,0 +1,56 @@
+"""Strategy settings for one release (stored with it, so a resumed release behaves the same)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from control_plane.errors import MlctlError
+from control_plane.release.analysis import Thresholds
+
+Strategy = Literal["blue-green", "canary", "rollback"]
+STRATEGIES: tuple[str, ...] = ("blue-green", "canary")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    strategy: Strategy = "blue-green"
+    ready_timeout: float = 120.0  # seconds for the candidate to become ready
+    smoke_latency_bound: float = 1.0  # seconds for one smoke inference
+    pre_analysis_requests: int = 50  # synthetic requests sent to the candidate before any traffic
+    analysis_window: float = 10.0  # seconds of production traffic analysed after the switch
+    canary_steps: tuple[int, ...] = (10, 25, 50)  # candidate weight at each canary step
+    canary_pause: float = 10.0  # seconds at each step before its analysis
+    scale_down_delay: float = 30.0  # the old colour stays up this long after DONE (instant rollback)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in (*STRATEGIES, "rollback"):
+            raise MlctlError(f"unknown strategy {self.strategy!r}", hint="use blue-green or canary")
+        steps = list(self.canary_steps)
+        if any(not 0 < s < 100 for s in steps) or steps != sorted(set(steps)):
+            raise MlctlError(
+                f"canary steps {steps} must be increasing percentages between 1 and 99",
+                hint="e.g. --steps 10,25,50",
+            )
+        for name in (
+            "ready_timeout",
+            "analysis_window",
+            "canary_pause",
+            "scale_down_delay",
+            "smoke_latency_bound",
+        ):
+            if getattr(self, name) < 0:
+                raise MlctlError(f"{name.replace('_', '-')} must not be negative", hint="use 0 or more")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["canary_steps"] = list(self.canary_steps)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReleaseConfig:
+        data = dict(data)
+        data["thresholds"] = Thresholds(**data.get("thresholds") or {})
+        data["canary_steps"] = tuple(data.get("canary_steps") or ())
+        return cls(**data)

@@ -1,0 +1,151 @@
+"""Gates that run before anything is applied: signature + digests, approvals, residency.
+
+Each gate raises ``GateRefused`` naming itself and every reason; the engine audits the refusal
+(decision ``deny``) and ends the release REFUSED with nothing applied.
+
+- **signature**: the registry materializes the exact registered bytes into the directory the
+  runtime will serve (``registry.materialize``), and ``signing.verify_model`` checks that very
+  directory against the registered signature and public key, then the root digest against the
+  registry's record. Verifying the served copy (not a copy elsewhere) closes the gap between
+  what was checked and what is loaded.
+- **approvals**: ``approvals.gate(name, version, env)`` (Rego policy ``policies/release.rego``).
+- **residency**: the environment's region is in the UAE allow-list, and the artifact lives in
+  the environment's own registry (its bucket for S3; the local artifact store only for a local
+  environment).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blueprints.residency import allowed_regions
+from blueprints.schema import Environment
+from control_plane.errors import MlctlError, PolicyViolation
+from control_plane.settings import BLUEPRINTS_DIR
+
+
+class GateRefused(PolicyViolation):
+    """A gate denied the release; nothing was applied."""
+
+    def __init__(self, gate: str, reasons: list[str], *, hint: str | None = None) -> None:
+        self.gate = gate
+        self.reasons = reasons
+        super().__init__(f"release refused by the {gate} gate: {'; '.join(reasons)}", hint=hint)
+
+
+@dataclass(frozen=True)
+class VerifiedArtifact:
+    path: Path  # the directory the runtime serves, verified in place
+    digest: str  # root digest of the signed manifest
+    storage_uri: str  # where the registry keeps it
+    files: dict[str, str] = field(default_factory=dict)
+    signer: str = ""
+
+
+def environment(env_name: str) -> Environment:
+    """``--env NAME``: ``blueprints/NAME.yaml`` (or a path to a blueprint file)."""
+    from blueprints import load_environment
+
+    path = Path(env_name)
+    if not path.suffix:
+        path = BLUEPRINTS_DIR / f"{env_name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
+        raise GateRefused(
+            "residency",
+            [f"environment {env_name!r} has no blueprint ({path})"],
+            hint=f"use one of {', '.join(known)} or a blueprint file path",
+        )
+    try:
+        return load_environment(path)
+    except MlctlError as exc:
+        raise GateRefused("residency", [f"environment {env_name!r}: {exc.message}"], hint=exc.hint) from exc
+
+
+def verify_signature(name: str, version: str, dest: Path) -> VerifiedArtifact:
+    """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature."""
+    from control_plane import registry
+
+    try:
+        mv = registry.get_version(name, version)
+        if dest.exists():
+            shutil.rmtree(dest)  # never trust a half-written copy from a crashed run
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(registry.materialize(name, version, dest))
+        verified = registry.verify(name, version, path=path)
+    except MlctlError as exc:
+        problems = getattr(exc, "problems", None)
+        reasons = [str(p) for p in problems] if problems else [exc.message]
+        raise GateRefused("signature", reasons, hint=exc.hint) from exc
+    if verified.root_digest != mv.root_digest:
+        raise GateRefused(
+            "signature", [f"served bytes have root {verified.root_digest}, the registry has {mv.root_digest}"]
+        )
+    return VerifiedArtifact(
+        path=path,
+        digest=mv.root_digest,
+        storage_uri=mv.artifact_uri,
+        files=dict(mv.files),
+        signer=verified.key_id,
+    )
+
+
+def approval_tier(env_name: str) -> str:
+    """The approvals policy's environment (dev | staging | prod) for a blueprint environment.
+
+    By name: one containing ``prod`` is prod, ``staging`` or ``stg`` is staging, anything else
+    (``uae-local``, ``uae-dev``) is dev. Choose blueprint names accordingly.
+    """
+    name = Path(env_name).stem.lower()
+    if "prod" in name:
+        return "prod"
+    if "staging" in name or "stg" in name:
+        return "staging"
+    return "dev"
+
+
+def check_approvals(name: str, version: str, env_name: str) -> list[str]:
+    """The approvals policy's reasons on allow; raises GateRefused on deny. ``env_name`` is the
+    blueprint environment; the policy sees its tier (``approval_tier``)."""
+    from control_plane import approvals
+
+    tier = approval_tier(env_name)
+    try:
+        decision = approvals.gate(name, version, tier)
+    except MlctlError as exc:
+        raise GateRefused("approvals", [exc.message], hint=exc.hint) from exc
+    reasons = [f"{tier}: {r}" for r in decision.reasons]
+    if not decision.allowed:
+        raise GateRefused(
+            "approvals",
+            reasons or [f"not approved for {tier}"],
+            hint=f"get the approvals the policy asks for: mlctl approve {name}:{version} --env {tier}",
+        )
+    return reasons
+
+
+def check_residency(env: Environment, storage_uri: str) -> list[str]:
+    reasons: list[str] = []
+    allowed = allowed_regions(str(env.cloud))
+    if env.region not in allowed:
+        reasons.append(f"cluster region {env.region} is outside the UAE (allowed: {', '.join(allowed)})")
+    if storage_uri.startswith("s3://"):
+        bucket = storage_uri.removeprefix("s3://").split("/", 1)[0]
+        if bucket != env.registries.model_bucket:
+            reasons.append(
+                f"artifact bucket {bucket} is not {env.name}'s registry {env.registries.model_bucket}"
+            )
+    elif storage_uri.startswith("file://") or storage_uri.startswith("/"):
+        if not env.is_local:
+            reasons.append(
+                f"artifact {storage_uri} is on a local disk; {env.name} serves only from its registry"
+            )
+    else:
+        reasons.append(f"artifact location {storage_uri} is not a registry this environment can attest")
+    if reasons:
+        raise GateRefused(
+            "residency", reasons, hint="release from the environment's own registry in a UAE region"
+        )
+    return [f"region {env.region} and artifact {storage_uri} are in-region"]

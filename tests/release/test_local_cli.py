@@ -1,0 +1,25 @@
+"""`mlctl local up|down` also start and stop the gateway (and the local model servers)."""
+
+from __future__ import annotations
+
+import httpx
+
+from control_plane.local import processes
+from tests.release.helpers import mlctl_json
+
+
+def test_local_up_starts_the_gateway_and_down_stops_everything(mlctl_home, monkeypatch):
+    monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{processes.free_port()}")
+    try:
+        code, up = mlctl_json("local", "up")
+        assert code == 0 and up["gateway"]["running"]
+        resp = httpx.get(f"{up['gateway']['url']}/v2/models/nothing/ready", trust_env=False)
+        assert resp.status_code == 404 and "no such service" in resp.text
+        code, status = mlctl_json("local", "status")
+        assert status["gateway"]["pid"] == up["gateway"]["pid"]
+    finally:
+        code, down = mlctl_json("local", "down")
+    assert code == 0 and down["gateway"]["stopped"] and down["emulator"]["stopped"]
+    assert not processes.is_alive(up["gateway"]["pid"])
+    code, status = mlctl_json("local", "status")
+    assert not status["gateway"]["running"]
