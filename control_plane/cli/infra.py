@@ -69,19 +69,33 @@ def synth(
 
 @app.command()
 def bootstrap(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = OutputFormat.table) -> None:
-    """Create the remote-state backend (versioned, SSE-KMS, private S3 bucket + state key); idempotent."""
-    results = []
+    """Create the remote-state backend; idempotent. AWS: a versioned, SSE-KMS, private S3 bucket and its
+    state key. Azure: pre-flight checks (resource providers, region, VM sizes), then the resource group
+    and a private, CMK-encrypted, versioned state storage account."""
+    from blueprints.schema import Cloud
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    payload: list[dict[str, object]] = []
     for env in load_blueprint(blueprint).environments:
+        if env.cloud is Cloud.azure:
+            from control_plane.infra.azure import bootstrap_azure
+
+            _progress(env.name, f"pre-flight and state storage in {env.region}")
+            az = bootstrap_azure(env)
+            payload.append({"cloud": "azure", **az.as_dict()})
+            rows.append((az.environment, f"azurerm://{az.storage_account}/{az.container}", az.region,
+                         az.key_id, "-"))
+            continue
         _progress(env.name, f"state backend s3://{env.state.bucket} in {env.region}")
-        results.append(bootstrap_backend(env))
+        r = bootstrap_backend(env)
+        payload.append({"cloud": "aws", **r.as_dict()})
+        rows.append((r.environment, f"s3://{r.bucket}", r.region, r.kms_key_arn,
+                     "bucket+key" if r.created_bucket and r.created_key else
+                     "bucket" if r.created_bucket else "key" if r.created_key else "no"))
     if output is OutputFormat.json:
-        emit_json({"backends": [r.as_dict() for r in results]})
+        emit_json({"backends": payload})
         return
-    console.print(table("state backends", ["environment", "bucket", "region", "state key", "new"],
-                        [(r.environment, r.bucket, r.region, r.kms_key_arn,
-                          "bucket+key" if r.created_bucket and r.created_key else
-                          "bucket" if r.created_bucket else "key" if r.created_key else "no")
-                         for r in results]))
+    console.print(table("state backends", ["environment", "backend", "region", "state key", "new"], rows))
 
 
 @app.command()
@@ -147,3 +161,13 @@ def destroy(
         typer.confirm(f"destroy every resource of {blueprint}?", abort=True)
     ws = _workspace(blueprint, outdir, no_synth)
     _results("destroy", lifecycle.destroy(ws, _progress), output)
+
+
+def _attach_check() -> None:
+    # The policy gate lives in control_plane.policy; it is a step of the infra lifecycle for users.
+    from control_plane.cli.infra_check import check
+
+    app.command("check")(check)
+
+
+_attach_check()

@@ -98,6 +98,10 @@ class LocalDriver:
                 service,
                 "--port",
                 str(port),
+                "--model",
+                deployment.model_name,
+                "--version",
+                deployment.model_version,
             ],
             env={"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
         )

@@ -28,7 +28,31 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--model-dir", required=True, type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--port", required=True, type=int)
+    p.add_argument("--model", default=None, help="registered model name (for the request log)")
+    p.add_argument("--version", default=None, help="registered model version (for the request log)")
     return p.parse_args(argv)
+
+
+class RequestLog:
+    """Appends one JSON line per inference to the service's live request log, which
+    ``mlctl monitor drift SERVICE`` reads (format: control_plane/monitor/request_log.py).
+    One short ``write`` per line on an O_APPEND file: both colours can append to it at once."""
+
+    def __init__(self, service: str, model: str | None, version: str | None) -> None:
+        from control_plane.monitor.request_log import log_path
+
+        path = log_path(service)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._head = {"service": service, "model": model, "version": version}
+
+    def write(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+        import json
+        from datetime import UTC, datetime
+
+        record = {"ts": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **self._head,
+                  "inputs": inputs, "outputs": outputs}
+        os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         "V2 inference request latency, end to end inside the server",
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     )
+
+    request_log = RequestLog(opts.name, opts.model, opts.version)
+
+    def _tensor(name: str, arr: Any) -> dict[str, Any]:
+        return {"name": name, "shape": list(arr.shape), "datatype": "FP32", "data": arr.ravel().tolist()}
 
     class OnnxModel(Model):
         def __init__(self, name: str, model_dir: Path) -> None:
@@ -78,6 +107,10 @@ def main(argv: list[str] | None = None) -> None:
             feeds = {inp.name: inp.as_numpy().astype(np.float32, copy=False) for inp in payload.inputs}
             outputs = self.session.run(None, feeds)
             names = [o.name for o in self.session.get_outputs()]
+            request_log.write(
+                [_tensor(k, v) for k, v in feeds.items()],
+                [_tensor(n, np.asarray(a, dtype=np.float32)) for n, a in zip(names, outputs, strict=True)],
+            )
             infer_outputs = []
             for out_name, arr in zip(names, outputs, strict=True):
                 out = InferOutput(name=out_name, shape=list(arr.shape), datatype="FP32")

@@ -76,7 +76,11 @@ def up(env: Environment | None = None, *, timeout: float = 30.0) -> EmulatorInfo
                 f"port {port} is taken by another process, so the AWS emulator cannot start on {endpoint}",
                 hint="stop that process, or set MLCTL_EMULATOR_ENDPOINT=http://127.0.0.1:<free port>",
             )
-    pid = processes.spawn(NAME, [_moto_server(), "-H", host, "-p", str(port)])
+    # AWS managed IAM policies (e.g. AmazonEKSClusterPolicy) exist in moto only when asked for;
+    # the cluster stack attaches them.
+    pid = processes.spawn(
+        NAME, [_moto_server(), "-H", host, "-p", str(port)], env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    )
     processes.wait_for_port(host, port, timeout=timeout, name=NAME)
     return EmulatorInfo(endpoint=endpoint, pid=pid)
 

@@ -1,13 +1,22 @@
-"""Audit: a CloudTrail trail with log-file validation, KMS-encrypted, into the log bucket.
+"""Audit: a CloudTrail trail with log-file validation, KMS-encrypted, into the log bucket, and
+streamed to a KMS-encrypted CloudWatch Logs group for real-time alerting (metric filters).
 
-Single-region on purpose: the trail records me-central-1 (plus global services such as IAM) and its
-logs never leave the region.
+Multi-region on purpose: the trail lives in me-central-1 and delivers only there (the log bucket
+and the log group are in-region), but it *records* API calls made in every region, so an attempt
+to use a region outside the UAE is itself in the audit trail.
 """
 
 from __future__ import annotations
 
 from blueprints.schema import KeyPurpose, Logging
-from modules.aws.common import DEFAULT_REGION, LogSink, merged_tags
+from modules.aws.common import (
+    DEFAULT_REGION,
+    LogSink,
+    assume_role_policy,
+    log_retention,
+    merged_tags,
+    policy_json,
+)
 from modules.aws.kms import own_key
 from modules.cdk import Construct, aws
 
@@ -30,8 +39,27 @@ class AuditTrail(Construct):
             raise ValueError("AuditTrail needs logging=LogSink(bucket=...): the secured log bucket")
         key = kms_key or logging.kms_key_arn or own_key(self, "logs-key", KeyPurpose.logs, name=name, region=region,
                                                         tags=tags)
+        retention = log_retention(spec.retention_days if spec else logging.retention_days)
+        self.log_group = aws("cloudwatch_log_group").CloudwatchLogGroup(
+            self, "trail-logs", name=f"/{name}/cloudtrail", retention_in_days=retention, kms_key_id=key,
+            tags=merged_tags(tags, Name=f"{name}-cloudtrail"),
+        )
+        role = aws("iam_role").IamRole(
+            self, "trail-logs-role", name=f"{name}-cloudtrail-logs",
+            assume_role_policy=assume_role_policy("cloudtrail.amazonaws.com"), tags=tags,
+        )
+        aws("iam_role_policy").IamRolePolicy(
+            self, "trail-logs-policy", role=role.id,
+            policy=policy_json([{
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{self.log_group.arn}:*"],
+            }]),
+        )
         self.trail = aws("cloudtrail").Cloudtrail(
             self, "trail", name=f"{name}-audit", s3_bucket_name=logging.bucket, s3_key_prefix="cloudtrail",
             kms_key_id=key, enable_log_file_validation=True, include_global_service_events=True,
-            is_multi_region_trail=False, enable_logging=True, tags=merged_tags(tags, Name=f"{name}-audit"),
+            is_multi_region_trail=True, enable_logging=True,
+            cloud_watch_logs_group_arn=f"{self.log_group.arn}:*", cloud_watch_logs_role_arn=role.arn,
+            tags=merged_tags(tags, Name=f"{name}-audit"),
         )

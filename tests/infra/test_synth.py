@@ -169,4 +169,8 @@ def test_cluster_private_encrypted_with_tainted_gpu_pools(synthesis: Synthesis) 
 def test_audit_trail_validates_and_encrypts(synthesis: Synthesis) -> None:
     trail = resources(synthesis.stack("audit"), "aws_cloudtrail")[0]
     assert trail["enable_log_file_validation"] is True and trail["kms_key_id"]
-    assert trail["is_multi_region_trail"] is False  # logs stay in me-central-1
+    # records every region's API calls (use outside the UAE shows up), delivers only in-region
+    assert trail["is_multi_region_trail"] is True
+    log_group = resources(synthesis.stack("audit"), "aws_cloudwatch_log_group")[0]
+    assert log_group["kms_key_id"] and log_group["retention_in_days"] >= 365
+    assert trail["cloud_watch_logs_group_arn"].endswith(":*") and trail["cloud_watch_logs_role_arn"]
