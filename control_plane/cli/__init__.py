@@ -13,6 +13,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from control_plane import __version__
 from control_plane.errors import MlctlError
@@ -83,9 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except MlctlError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # escape: messages quote user input and patterns ("[a-z]...") that rich would read as markup
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+            err_console.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
