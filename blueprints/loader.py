@@ -31,8 +31,14 @@ _TYPE_HINTS = {
 }
 
 
+def _part(p: str | int) -> str:
+    """A path element as the user can find it: odd keys (empty, spaces, newlines) are quoted."""
+    text = str(p)
+    return text if text and text.isprintable() and " " not in text else repr(text)
+
+
 def _describe(model: type[BaseModel], err: Any, prefix: tuple[str | int, ...] = ()) -> str:
-    loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+    loc = ".".join(_part(p) for p in (*prefix, *err["loc"]))
     msg = str(err["msg"]).removeprefix("Value error, ")
     hint = _TYPE_HINTS.get(err["type"])
     field = loc or "(top level)"

@@ -80,15 +80,13 @@ def _upload_build_input(env: Environment, build_id: str, model_dir: Path, name: 
                         samples: np.ndarray) -> str:
     """Put what the Job's fetch step needs under builds/<id>/input/: the exact registered bytes,
     their signature and public key, and the validation samples."""
-    from control_plane.registry.signing import _stored_signature
-
     s3 = _s3(env)
     bucket = env.registries.model_bucket
     prefix = f"builds/{build_id}/input"
     extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": f"alias/{env.name}-artifacts"}
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         s3.upload_file(str(path), bucket, f"{prefix}/model/{path.relative_to(model_dir).as_posix()}", ExtraArgs=extra)
-    bundle, pem, _ = _stored_signature(name, version)
+    bundle, pem = registry.signature_material(name, version)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/signature/bundle.json", Body=bundle, **extra)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/signature/signer.pub", Body=pem, **extra)
     polygraphy_inputs = [{"input": {"values": row.tolist()}} for row in samples[:, None, :]]
@@ -97,10 +95,9 @@ def _upload_build_input(env: Environment, build_id: str, model_dir: Path, name: 
 
 
 def _read_build_output(env: Environment, output_prefix: str, dest: Path) -> tuple[dict[str, Any], Path]:
-    import hashlib
-
     from botocore.exceptions import ClientError
 
+    from control_plane.artifacts.base import sha256_file
     from control_plane.optimize.job_steps import split_s3
 
     s3 = _s3(env)
@@ -112,7 +109,7 @@ def _read_build_output(env: Environment, output_prefix: str, dest: Path) -> tupl
     except ClientError as exc:
         raise InfraError(f"the build job finished but left no result under {output_prefix}: {exc}",
                          hint="check the upload step's log (kubectl logs job/<name> -c upload)") from None
-    actual = hashlib.sha256(plan.read_bytes()).hexdigest()
+    actual = sha256_file(plan)  # engines run to GBs: stream, do not read whole
     if actual != result["plan_sha256"]:
         raise PolicyViolation(
             f"model.plan under {output_prefix} (sha256 {actual[:16]}…) is not the engine the job built "

@@ -20,10 +20,10 @@ from control_plane.registry.service import (
     materialized,
     register,
 )
-from control_plane.registry.signing import VerifyResult, sign, verify
+from control_plane.registry.signing import VerifyResult, sign, signature_material, verify
 from control_plane.registry.view import ModelVersion, SignatureInfo
 
 __all__ = [
     "ModelVersion", "SignatureInfo", "VerifyResult", "get_ref", "get_version", "list_versions", "materialize",
-    "materialized", "parse_ref", "register", "sign", "verify",
+    "materialized", "parse_ref", "register", "sign", "signature_material", "verify",
 ]

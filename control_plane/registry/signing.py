@@ -82,6 +82,13 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
     return get_version(name, version)
 
 
+def signature_material(name: str, version: str) -> tuple[bytes, bytes]:
+    """The registered signature bundle and signer public key (PEM) of NAME:V, for verifiers that run
+    elsewhere (e.g. the TensorRT build Job's fetch step). VerificationFailed when it is unsigned."""
+    bundle, pem, _ = _stored_signature(name, version)
+    return bundle, pem
+
+
 def _stored_signature(name: str, version: str) -> tuple[bytes, bytes, str | None]:
     with session_scope() as s:
         row = s.execute(
