@@ -1,10 +1,11 @@
 """``mlctl release``: put a signed, approved model version into production, and take it out.
 
     mlctl release NAME:VERSION --env ENV --strategy blue-green|canary
+    mlctl release NAME:VERSION --strategy shadow --mirror-percent 10 --window 300 [--then blue-green]
     mlctl release status|promote|abort|resume|rollback SERVICE
 
 ``mlctl release NAME:VERSION ...`` is short for ``mlctl release start NAME:VERSION ...``.
-Exit codes: 0 DONE; 4 refused by a gate; 10 ROLLED_BACK; 11 paused for a person.
+Exit codes: 0 DONE or SHADOW_DONE; 4 refused by a gate; 10 ROLLED_BACK; 11 paused for a person.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from control_plane.errors import MlctlError, NotFound, PolicyViolation
 from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
 from control_plane.release import engine
 from control_plane.release.analysis import Thresholds
-from control_plane.release.config import ReleaseConfig
+from control_plane.release.config import STRATEGIES, ReleaseConfig
 from control_plane.release.models import ReleaseRow
+from control_plane.release.shadow import ShadowThresholds
 from control_plane.release.view import describe
 
 EXIT_ROLLED_BACK = 10
@@ -38,8 +40,10 @@ class _StartByDefault(TyperGroup):
 app = typer.Typer(
     cls=_StartByDefault,
     no_args_is_help=True,
-    help="Release a model version (blue-green or canary) and manage releases in progress.\n\n"
-    "`mlctl release NAME:VERSION --env ENV` is short for `mlctl release start ...`.",
+    help="Release a model version (blue-green, canary or shadow) and manage releases in progress.\n\n"
+    "`mlctl release NAME:VERSION --env ENV` is short for `mlctl release start ...`.\n\n"
+    "Shadow first, then cut over if the candidate agrees with production:\n\n"
+    "    mlctl release digits:2 --strategy shadow --mirror-percent 20 --window 300 --then blue-green",
 )
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment (blueprint name or file).")]
@@ -109,6 +113,29 @@ def _print(view: dict[str, Any]) -> None:
     for reason in view["reasons"]:
         rows.append(("reason", reason))
     console.print(table(f"release {view['service']}", ["field", "value"], rows))
+    for a in view["analysis"]:
+        if a.get("comparison"):
+            c = a["comparison"]
+            console.print(
+                table(
+                    "shadow comparison (same requests)",
+                    ["measure", "candidate", "production"],
+                    [
+                        ("requests (joined)", c.get("mirrored_requests"), c.get("production_requests")),
+                        ("agreement", "-" if c.get("agreement") is None else f"{c['agreement']:.2%}", ""),
+                        (
+                            "error rate",
+                            f"{c['candidate_error_rate']:.2%}",
+                            f"{c['production_error_rate']:.2%}",
+                        ),
+                        (
+                            "p95 ms",
+                            _ms(c.get("candidate_p95_seconds")),
+                            _ms(c.get("production_p95_seconds")),
+                        ),
+                    ],
+                )
+            )
     if view["analysis"]:
         console.print(
             table(
@@ -129,6 +156,10 @@ def _print(view: dict[str, Any]) -> None:
         )
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f}"
+
+
 def _progress(release_id: str, state: str, phase: str) -> None:
     if phase == "done":
         info(f"  {state.lower().replace('_', ' ')}")
@@ -138,7 +169,7 @@ def _progress(release_id: str, state: str, phase: str) -> None:
 def start(
     ref: Annotated[str, typer.Argument(help="NAME:VERSION of a registered model version.")],
     env: EnvOption = "uae-local",
-    strategy: Annotated[str, typer.Option(help="blue-green or canary.")] = "blue-green",
+    strategy: Annotated[str, typer.Option(help="blue-green, canary or shadow.")] = "blue-green",
     service: Annotated[str | None, typer.Option(help="Service name (default: the model name).")] = None,
     steps: Annotated[str, typer.Option(help="Canary weights, e.g. 10,25,50.")] = "10,25,50",
     pause: Annotated[float, typer.Option(help="Seconds at each canary step before its analysis.")] = 10.0,
@@ -156,13 +187,35 @@ def start(
     smoke_latency_ms: Annotated[
         float, typer.Option(help="Latency bound of the smoke inference (ms).")
     ] = 1000.0,
+    mirror_percent: Annotated[
+        int, typer.Option(help="Shadow: percent of production requests copied to the candidate.")
+    ] = 10,
+    window: Annotated[float, typer.Option(help="Shadow: seconds of mirrored traffic compared.")] = 60.0,
+    then: Annotated[
+        str | None, typer.Option(help="Shadow: what follows a passed comparison (blue-green); default: stop.")
+    ] = None,
+    min_agreement: Annotated[
+        float, typer.Option(help="Shadow: fraction of answers that must agree with production.")
+    ] = 0.95,
+    max_relative_difference: Annotated[
+        float, typer.Option(help="Shadow, regressions: largest relative difference that still agrees.")
+    ] = 0.01,
+    compare_as: Annotated[
+        str, typer.Option("--compare", help="Shadow: outputs are auto, classifier (argmax) or regression.")
+    ] = "auto",
+    max_latency_ratio: Annotated[
+        float, typer.Option(help="Shadow: candidate p95 may be at most this times production's.")
+    ] = 2.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Release NAME:VERSION to ENV: gates, candidate colour, checks, cutover, analysis."""
+    """Release NAME:VERSION to ENV: gates, candidate colour, checks, cutover, analysis.
+
+    Example: mlctl release digits:2 --strategy shadow --mirror-percent 20 --window 300 --then blue-green
+    """
     name, version = _parse_ref(ref)
     _authorize("release", f"{name}:{version}@{env}")
-    if strategy not in ("blue-green", "canary"):
-        raise MlctlError(f"unknown strategy {strategy!r}", hint="use --strategy blue-green or canary")
+    if strategy not in STRATEGIES:
+        raise MlctlError(f"unknown strategy {strategy!r}", hint=f"use --strategy {', '.join(STRATEGIES)}")
     cfg = ReleaseConfig(
         strategy=strategy,  # type: ignore[arg-type]
         ready_timeout=ready_timeout,
@@ -174,6 +227,15 @@ def start(
         scale_down_delay=scale_down_delay,
         thresholds=Thresholds(
             max_error_rate=max_error_rate, max_p95_seconds=max_p95_ms / 1000, min_requests=min_requests
+        ),
+        mirror_percent=mirror_percent,
+        shadow_window=window,
+        then=then,
+        shadow=ShadowThresholds(
+            min_agreement=min_agreement,
+            max_relative_difference=max_relative_difference,
+            output=compare_as,  # type: ignore[arg-type]
+            max_latency_ratio=max_latency_ratio,
         ),
     )
     driver = engine.driver_for(env) if _env_ok(env) else None

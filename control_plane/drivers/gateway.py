@@ -26,6 +26,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local import processes
@@ -158,20 +159,65 @@ def _check_service(service: str) -> None:
         )
 
 
-def routes(service: str) -> dict[str, dict[str, int]]:
-    """``{"weights": {colour: pct}, "ports": {colour: port}}`` for a service ({} if none)."""
+def routes(service: str) -> dict[str, Any]:
+    """``{"weights": {colour: pct}, "ports": {colour: port}, "mirror"?: {...}}`` for a service ({} if none)."""
     _, _, record = _service_files(service)
     try:
-        data: dict[str, dict[str, int]] = json.loads(record.read_text())
+        data: dict[str, Any] = json.loads(record.read_text())
         return data
     except FileNotFoundError:
         return {}
 
 
 def write_route(service: str, weights: dict[str, int], ports: dict[str, int]) -> None:
-    """Write the service's upstream (colours with weight > 0) and its V2 location."""
+    """Write the service's upstream (colours with weight > 0) and its V2 location.
+
+    A mirror set with :func:`set_mirror` stays in force across weight changes."""
     _check_service(service)
-    upstream, locations, record = _service_files(service)
+    record: dict[str, Any] = {"weights": weights, "ports": {c: ports[c] for c in weights if c in ports}}
+    mirror = routes(service).get("mirror")
+    if mirror:
+        record["mirror"] = mirror
+    _render_route(service, record)
+
+
+def set_mirror(service: str, colour: str, mirror_port: int, percent: int) -> None:
+    """Copy ``percent`` % of the service's requests to ``colour`` (at ``mirror_port``).
+
+    nginx's ``mirror`` sends the copy as a subrequest and throws its answer away, so clients only
+    ever see production's response. Both copies carry the gateway's ``X-Request-ID``, which is how
+    a shadow analysis joins the candidate's answer to production's. Takes effect at the next
+    :func:`reload`."""
+    _check_service(service)
+    if not 0 < percent <= 100:
+        raise InfraError(f"mirror percent {percent} must be 1..100", hint="e.g. --mirror-percent 10")
+    record: dict[str, Any] = dict(routes(service))
+    if not record.get("weights"):
+        raise InfraError(f"{service} has no route to mirror", hint="release a version first")
+    record["mirror"] = {"colour": colour, "port": int(mirror_port), "percent": int(percent)}
+    _render_route(service, record)
+
+
+def clear_mirror(service: str) -> bool:
+    """Stop mirroring (idempotent); True when a mirror was removed. Takes effect at :func:`reload`."""
+    record: dict[str, Any] = dict(routes(service))
+    if not record.get("mirror"):
+        return False
+    record.pop("mirror")
+    _render_route(service, record)
+    return True
+
+
+def mirror(service: str) -> dict[str, Any] | None:
+    """``{"colour", "port", "percent"}`` of the mirror in force for ``service``, or None."""
+    found: dict[str, Any] | None = routes(service).get("mirror")
+    return found
+
+
+def _render_route(service: str, record: dict[str, Any]) -> None:
+    upstream, locations, record_file = _service_files(service)
+    weights: dict[str, int] = record["weights"]
+    ports: dict[str, int] = record["ports"]
     servers = "\n".join(
         f"    server {HOST}:{ports[c]} weight={w} max_fails=0;" for c, w in sorted(weights.items()) if w > 0
     )
@@ -180,21 +226,47 @@ def write_route(service: str, weights: dict[str, int], ports: dict[str, int]) ->
             f"traffic split for {service} sends no traffic anywhere",
             hint="give at least one colour a non-zero weight",
         )
-    _write(upstream, f"upstream mlctl_{service.replace('-', '_')} {{\n{servers}\n    keepalive 32;\n}}\n")
+    up = f"mlctl_{service.replace('-', '_')}"
+    upstream_text = f"upstream {up} {{\n{servers}\n    keepalive 32;\n}}\n"
+    # The gateway names every request (``$request_id``, 128 random bits) and tells the model
+    # server and the client. A location with its own proxy_set_header inherits none from http{},
+    # so upstream keep-alive's empty Connection header is repeated here.
     # X-Served-By names the model server that answered (loopback address), so clients, tests and
     # the switch-latency bench can see where each request went.
-    up = f"mlctl_{service.replace('-', '_')}"
+    common = (
+        'proxy_set_header Connection ""; proxy_set_header X-Request-ID $request_id; '
+        "add_header X-Request-ID $request_id always; add_header X-Served-By $upstream_addr always;"
+    )
+    mirror_directive = ""
+    mirror_location = ""
+    m = record.get("mirror")
+    if m:
+        var = f"$mlctl_mirror_{service.replace('-', '_')}"
+        upstream_text += f"upstream {up}_mirror {{\n    server {HOST}:{int(m['port'])} max_fails=0;\n    keepalive 8;\n}}\n"
+        gate = ""
+        if int(m["percent"]) < 100:
+            # split_clients hashes the random request id: a uniform P % sample of requests.
+            upstream_text += (
+                f'split_clients "${{request_id}}" {var} {{\n    {int(m["percent"])}% 1;\n    * 0;\n}}\n'
+            )
+            gate = f" if ({var} = 0) {{ return 204; }}"
+        mirror_directive = f" mirror /__mlctl/mirror/{service};"
+        # internal: only the mirror subrequest reaches it. Its answer is discarded by nginx; a slow
+        # or failing candidate costs production nothing beyond a short timeout, and is never retried
+        # on production (a single-server upstream of its own).
+        mirror_location = (
+            f"location = /__mlctl/mirror/{service} {{ internal;{gate} "
+            'proxy_set_header Connection ""; proxy_set_header X-Request-ID $request_id; '
+            'proxy_set_header X-Mlctl-Mirror "1"; proxy_next_upstream off; proxy_read_timeout 5s; '
+            f"proxy_pass http://{up}_mirror$request_uri; }}\n"
+        )
+    _write(upstream, upstream_text)
     _write(
         locations,
-        f"location /v2/models/{service}/ {{ proxy_pass http://{up}; add_header X-Served-By $upstream_addr always; }}\n"
-        f"location = /v2/models/{service} {{ proxy_pass http://{up}; add_header X-Served-By $upstream_addr always; }}\n",
+        f"location /v2/models/{service}/ {{{mirror_directive} {common} proxy_pass http://{up}; }}\n"
+        f"location = /v2/models/{service} {{ {common} proxy_pass http://{up}; }}\n" + mirror_location,
     )
-    _write(
-        record,
-        json.dumps(
-            {"weights": weights, "ports": {c: ports[c] for c in weights if c in ports}}, sort_keys=True
-        ),
-    )
+    _write(record_file, json.dumps(record, sort_keys=True))
 
 
 def remove_route(service: str) -> None:

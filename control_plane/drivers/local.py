@@ -102,6 +102,8 @@ class LocalDriver:
                 deployment.model_name,
                 "--version",
                 deployment.model_version,
+                "--colour",
+                colour,
             ],
             env={"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
         )
@@ -148,6 +150,36 @@ class LocalDriver:
         weights = {c: w for c, w in weights.items() if w > 0 or c in ports}
         gateway.write_route(service, weights, ports)
         gateway.reload()
+
+    def mirror_support(self) -> str | None:
+        return None  # nginx's mirror module (release.shadow.Mirroring)
+
+    def set_mirror(self, service: str, colour: str, percent: int) -> None:
+        """Copy ``percent`` % of production requests to ``colour``; its answers are discarded."""
+        if processes.read_pid(_proc_name(service, colour)) is None:
+            raise Conflict(
+                f"refusing to mirror {service} to {colour}: it is not running",
+                hint="apply the colour and wait until it is ready",
+            )
+        port = self._port(service, colour)
+        if gateway.mirror(service) == {"colour": colour, "port": port, "percent": int(percent)}:
+            return  # already in force (a resumed release)
+        gateway.set_mirror(service, colour, port, int(percent))
+        gateway.reload()
+
+    def clear_mirror(self, service: str) -> None:
+        if gateway.clear_mirror(service):
+            gateway.reload()
+
+    def mirror(self, service: str) -> dict[str, Any] | None:
+        return gateway.mirror(service)
+
+    def shadow_records(self, service: str, since: float) -> list[dict[str, Any]]:
+        """The request log's records of ``service`` written at or after ``since`` (epoch seconds):
+        each names its colour, the gateway's request id, status, latency and outputs."""
+        from control_plane.monitor.request_log import records_since
+
+        return records_since(service, since)
 
     def traffic(self, service: str) -> dict[str, int]:
         return dict(gateway.routes(service).get("weights", {}))

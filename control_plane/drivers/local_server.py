@@ -12,6 +12,7 @@ failures, which KServe's predict histogram does not see.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import logging
 import os
 import sys
@@ -30,6 +31,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--model", default=None, help="registered model name (for the request log)")
     p.add_argument("--version", default=None, help="registered model version (for the request log)")
+    p.add_argument("--colour", default=None, help="the colour this server is (for the request log)")
     return p.parse_args(argv)
 
 
@@ -38,20 +40,36 @@ class RequestLog:
     ``mlctl monitor drift SERVICE`` reads (format: control_plane/monitor/request_log.py).
     One short ``write`` per line on an O_APPEND file: both colours can append to it at once."""
 
-    def __init__(self, service: str, model: str | None, version: str | None) -> None:
+    def __init__(
+        self, service: str, model: str | None, version: str | None, colour: str | None = None
+    ) -> None:
         from control_plane.monitor.request_log import log_path
 
         path = log_path(service)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._head = {"service": service, "model": model, "version": version}
+        self._head = {"service": service, "model": model, "version": version, "colour": colour}
 
-    def write(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+    def write(
+        self,
+        inputs: list[dict[str, Any]] | None,
+        outputs: list[dict[str, Any]] | None,
+        **extra: Any,
+    ) -> None:
+        """``extra``: what a shadow comparison joins on (``request_id`` set by the gateway,
+        ``mirror`` for the candidate's copies, ``code``, ``seconds`` end to end)."""
         import json
         from datetime import UTC, datetime
 
-        record = {"ts": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **self._head,
-                  "inputs": inputs, "outputs": outputs}
+        now = datetime.now(tz=UTC)
+        record = {
+            "ts": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "t": now.timestamp(),
+            **self._head,
+            **extra,
+            "inputs": inputs,
+            "outputs": outputs,
+        }
         os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
 
 
@@ -76,7 +94,13 @@ def main(argv: list[str] | None = None) -> None:
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     )
 
-    request_log = RequestLog(opts.name, opts.model, opts.version)
+    request_log = RequestLog(opts.name, opts.model, opts.version, opts.colour)
+    # What predict() computed for the request in flight; the middleware writes the log line once
+    # the status is known (so failures are logged too). A mutable holder per request, found
+    # through a context variable that the request's task inherits from the middleware.
+    current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+        "mlctl_request", default=None
+    )
 
     def _tensor(name: str, arr: Any) -> dict[str, Any]:
         return {"name": name, "shape": list(arr.shape), "datatype": "FP32", "data": arr.ravel().tolist()}
@@ -107,10 +131,17 @@ def main(argv: list[str] | None = None) -> None:
             feeds = {inp.name: inp.as_numpy().astype(np.float32, copy=False) for inp in payload.inputs}
             outputs = self.session.run(None, feeds)
             names = [o.name for o in self.session.get_outputs()]
-            request_log.write(
-                [_tensor(k, v) for k, v in feeds.items()],
-                [_tensor(n, np.asarray(a, dtype=np.float32)) for n, a in zip(names, outputs, strict=True)],
-            )
+            logged = {
+                "inputs": [_tensor(k, v) for k, v in feeds.items()],
+                "outputs": [
+                    _tensor(n, np.asarray(a, dtype=np.float32)) for n, a in zip(names, outputs, strict=True)
+                ],
+            }
+            holder = current.get()
+            if holder is None:
+                request_log.write(logged["inputs"], logged["outputs"])
+            else:
+                holder.update(logged)
             infer_outputs = []
             for out_name, arr in zip(names, outputs, strict=True):
                 out = InferOutput(name=out_name, shape=list(arr.shape), datatype="FP32")
@@ -132,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
                 return
             start = time.perf_counter()
             status = {"code": 500}
+            headers = dict(scope.get("headers") or [])
+            holder: dict[str, Any] = {}
+            current.set(holder)
 
             async def _send(message: Any) -> None:
                 if message["type"] == "http.response.start":
@@ -141,8 +175,18 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 await self.app(scope, receive, _send)
             finally:
-                duration.observe(time.perf_counter() - start)
+                seconds = time.perf_counter() - start
+                duration.observe(seconds)
                 requests_total.labels(code=str(status["code"])).inc()
+                request_id = headers.get(b"x-request-id", b"").decode("latin-1") or None
+                request_log.write(
+                    holder.get("inputs"),
+                    holder.get("outputs"),
+                    request_id=request_id,
+                    mirror=headers.get(b"x-mlctl-mirror") == b"1",
+                    code=status["code"],
+                    seconds=round(seconds, 6),
+                )
 
     # KServe binds 0.0.0.0; a local colour must listen on loopback only.
     class _LoopbackConfig(uvicorn.Config):

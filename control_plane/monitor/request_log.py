@@ -127,6 +127,11 @@ def read_requests(service: str, *, last: int | None = None, since: str | None = 
             lines += 1
             try:
                 rec = json.loads(line)
+                if rec.get("mirror") or (rec.get("outputs") is None and rec.get("code", 200) != 200):
+                    # A shadow candidate's copy of a request is not production traffic, and a
+                    # failed request has no prediction to compare: neither belongs in drift.
+                    lines -= 1
+                    continue
                 if cutoff is not None:
                     ts = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00"))
                     if ts.tzinfo is None:
@@ -153,3 +158,45 @@ def read_requests(service: str, *, last: int | None = None, since: str | None = 
     return RequestWindow(
         frame=pd.DataFrame(rows), path=path, lines=lines, bad_lines=bad, model=model, version=version
     )
+
+
+# Two servers append to one log, each stamping a line when its request ends: lines are only
+# roughly in time order, so the backwards scan reads this far past the window's start.
+_SLACK = 10.0
+
+
+def records_since(service: str, since: float) -> list[dict[str, Any]]:
+    """Raw records written at or after ``since`` (epoch seconds) that carry a request id: what a
+    shadow comparison joins per colour. Reads from the end of the log backwards in blocks, so a
+    long-lived log costs only the window's lines."""
+    path = log_path(service)
+    if not path.is_file():
+        return []
+    out: list[dict[str, Any]] = []
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        pos, tail, done = fh.tell(), b"", False
+        while pos > 0 and not done:
+            step = min(1 << 20, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step) + tail
+            lines = chunk.split(b"\n")
+            tail = lines[0] if pos > 0 else b""
+            for raw in reversed(lines[1:] if pos > 0 else lines):
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    continue  # a line being written right now
+                t = rec.get("t")
+                if not isinstance(t, int | float):
+                    continue  # written before request ids were logged
+                if t < since - _SLACK:
+                    done = True
+                    break
+                if t >= since and rec.get("request_id"):
+                    out.append(rec)
+    out.reverse()
+    return out

@@ -7,9 +7,11 @@ from typing import Any, Literal
 
 from control_plane.errors import MlctlError
 from control_plane.release.analysis import Thresholds
+from control_plane.release.shadow import ShadowThresholds
 
-Strategy = Literal["blue-green", "canary", "rollback"]
-STRATEGIES: tuple[str, ...] = ("blue-green", "canary")
+Strategy = Literal["blue-green", "canary", "shadow", "rollback"]
+STRATEGIES: tuple[str, ...] = ("blue-green", "canary", "shadow")
+THEN: tuple[str, ...] = ("blue-green",)  # what a passed shadow release may continue with
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,26 @@ class ReleaseConfig:
     canary_pause: float = 10.0  # seconds at each step before its analysis
     scale_down_delay: float = 30.0  # the old colour stays up this long after DONE (instant rollback)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # shadow: the candidate answers a copy of mirror_percent % of production's requests for
+    # shadow_window seconds; then (None: stop after the comparison) a blue-green cutover.
+    mirror_percent: int = 10
+    shadow_window: float = 60.0
+    then: str | None = None
+    shadow: ShadowThresholds = field(default_factory=ShadowThresholds)
 
     def __post_init__(self) -> None:
         if self.strategy not in (*STRATEGIES, "rollback"):
-            raise MlctlError(f"unknown strategy {self.strategy!r}", hint="use blue-green or canary")
+            raise MlctlError(f"unknown strategy {self.strategy!r}", hint="use blue-green, canary or shadow")
+        if not 1 <= self.mirror_percent <= 100:
+            raise MlctlError(
+                f"mirror percent {self.mirror_percent} must be between 1 and 100",
+                hint="e.g. --mirror-percent 10",
+            )
+        if self.then is not None and (self.then not in THEN or self.strategy != "shadow"):
+            raise MlctlError(
+                f"--then {self.then} is not possible with strategy {self.strategy}",
+                hint="--then blue-green continues a passed shadow release (--strategy shadow)",
+            )
         steps = list(self.canary_steps)
         if any(not 0 < s < 100 for s in steps) or steps != sorted(set(steps)):
             raise MlctlError(
@@ -39,6 +57,7 @@ class ReleaseConfig:
             "canary_pause",
             "scale_down_delay",
             "smoke_latency_bound",
+            "shadow_window",
         ):
             if getattr(self, name) < 0:
                 raise MlctlError(f"{name.replace('_', '-')} must not be negative", hint="use 0 or more")
@@ -52,5 +71,6 @@ class ReleaseConfig:
     def from_dict(cls, data: dict[str, Any]) -> ReleaseConfig:
         data = dict(data)
         data["thresholds"] = Thresholds(**data.get("thresholds") or {})
+        data["shadow"] = ShadowThresholds(**data.get("shadow") or {})
         data["canary_steps"] = tuple(data.get("canary_steps") or ())
         return cls(**data)

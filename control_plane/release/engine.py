@@ -1,7 +1,8 @@
 """The release state machine.
 
 ``PENDING → VERIFIED → APPROVED → GREEN_APPLIED → GREEN_READY → SMOKE_PASSED →
-PRE_ANALYSIS_PASSED → [CANARY_STEP × n] → SWITCHED → POST_ANALYSIS_PASSED → DONE``; a failure
+PRE_ANALYSIS_PASSED → [CANARY_STEP × n | SHADOW] → SWITCHED → POST_ANALYSIS_PASSED → DONE``; a
+shadow release without a cutover ends ``SHADOW → SHADOW_DONE`` (see ``release.shadow``); a failure
 after something was applied goes ``ROLLING_BACK → ROLLED_BACK``; a gate refusal ends REFUSED
 with nothing applied.
 
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.drivers.base import Deployment, Driver, other_colour
 from control_plane.errors import Conflict, MlctlError, NotFound
-from control_plane.release import analysis, gates, smoke
+from control_plane.release import analysis, gates, shadow, smoke
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import LiveServiceRow, ReleaseRow, ServiceLockRow, TransitionRow
 from control_plane.settings import actor, state_dir
@@ -49,7 +50,8 @@ GREEN_APPLIED, GREEN_READY, SMOKE_PASSED = "GREEN_APPLIED", "GREEN_READY", "SMOK
 PRE_ANALYSIS_PASSED, CANARY_STEP, SWITCHED = "PRE_ANALYSIS_PASSED", "CANARY_STEP", "SWITCHED"
 POST_ANALYSIS_PASSED, DONE = "POST_ANALYSIS_PASSED", "DONE"
 ROLLING_BACK, ROLLED_BACK, REFUSED = "ROLLING_BACK", "ROLLED_BACK", "REFUSED"
-TERMINAL = frozenset({DONE, ROLLED_BACK, REFUSED})
+SHADOW, SHADOW_DONE = "SHADOW", "SHADOW_DONE"  # SHADOW_DONE: compared, production unchanged
+TERMINAL = frozenset({DONE, ROLLED_BACK, REFUSED, SHADOW_DONE})
 APPLIED_STATES = frozenset(
     {
         GREEN_APPLIED,
@@ -57,6 +59,7 @@ APPLIED_STATES = frozenset(
         SMOKE_PASSED,
         PRE_ANALYSIS_PASSED,
         CANARY_STEP,
+        SHADOW,
         SWITCHED,
         POST_ANALYSIS_PASSED,
     }
@@ -196,6 +199,8 @@ class Engine:
             )
         rid = "rel-" + datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3)
         current = live(service)
+        if config.strategy == "shadow":
+            shadow.check_startable(self.driver, service, current.live_colour if current else None)
         colour = "blue" if current is None else other_colour(current.live_colour)
         now = _now()
         try:
@@ -331,7 +336,11 @@ class Engine:
         if row.state == PRE_ANALYSIS_PASSED:
             if cfg.strategy == "canary" and cfg.canary_steps:
                 return CANARY_STEP, 0
+            if cfg.strategy == "shadow":
+                return SHADOW, row.step
             return SWITCHED, row.step
+        if row.state == SHADOW:
+            return (SWITCHED if cfg.then == "blue-green" else SHADOW_DONE), row.step
         if row.state == CANARY_STEP:
             if row.step + 1 < len(cfg.canary_steps):
                 return CANARY_STEP, row.step + 1
@@ -544,6 +553,12 @@ class Engine:
         result = self._window(row, cfg.canary_pause, f"canary step {step + 1} ({weight}%)", cfg)
         return {"weights": weights, "analysis": result}
 
+    def _to_shadow(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
+        return shadow.run(self, row, cfg)
+
+    def _to_shadow_done(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
+        return shadow.finish(self, row)
+
     def _to_switched(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
         weights = {row.colour: 100}
         if row.previous_colour and row.previous_colour != row.colour:
@@ -587,8 +602,10 @@ class Engine:
         with session_scope() as s:
             cur = _load(s, row.id)
             prev, cand, service = cur.previous_colour, cur.colour, cur.service
-        weights = self.driver.traffic(service)
         done: dict[str, Any] = {}
+        if shadow.stop_mirror(self.driver, service):  # a shadow's copies stop before anything else
+            done["mirror"] = "cleared"
+        weights = self.driver.traffic(service)
         if prev and prev != cand and self.driver.deployed(service).get(prev) is not None:
             if weights.get(cand, 0) > 0:
                 self.driver.set_traffic(service, {prev: 100, cand: 0})

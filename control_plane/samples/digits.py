@@ -12,7 +12,9 @@ directory written holds:
 Variants: ``v1`` and ``v2`` differ in hyper-parameters (both good); ``broken`` writes a file
 that is not an ONNX model, so a model server fails to load it (it never becomes ready);
 ``bad-shape`` is trained without the digit 9, so it answers 9 probabilities while its model card
-promises 10 (it loads and serves, and fails a smoke test's output-shape check).
+promises 10 (it loads and serves, and fails a smoke test's output-shape check); ``permuted`` is
+``v1`` trained on relabelled digits (``d`` → ``(d + 1) % 10``): a healthy, fast model of the right
+shape that disagrees with ``v1`` on every answer (what a shadow release must catch).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 N_FEATURES = 64
 N_CLASSES = 10
-VARIANTS = ("v1", "v2", "broken", "bad-shape")
+VARIANTS = ("v1", "v2", "broken", "bad-shape", "permuted")
 
 # Hyper-parameters per variant: small and fast to train (well under a second on one core).
 _PARAMS: dict[str, dict[str, Any]] = {
     "v1": {"C": 1.0, "max_iter": 400},
     "v2": {"C": 0.3, "max_iter": 600},
     "bad-shape": {"C": 1.0, "max_iter": 400},
+    "permuted": {"C": 1.0, "max_iter": 400},
 }
 
 
@@ -118,6 +121,8 @@ def build_sample_model(out_dir: Path, *, variant: str = "v1") -> SampleModel:
         if variant == "bad-shape":
             keep = y_tr != 9
             x_tr, y_tr = x_tr[keep], y_tr[keep]
+        if variant == "permuted":
+            y_tr, y_te = (y_tr + 1) % N_CLASSES, (y_te + 1) % N_CLASSES
         clf.fit(x_tr, y_tr)
         accuracy = float((clf.predict(x_te) == y_te).mean())
         model_bytes = _to_onnx(clf)

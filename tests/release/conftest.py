@@ -26,7 +26,9 @@ ROLES = """actors:
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SampleModel]:
     root = tmp_path_factory.mktemp("samples")
-    return {v: build_sample_model(root / v, variant=v) for v in ("v1", "v2", "broken", "bad-shape")}
+    return {
+        v: build_sample_model(root / v, variant=v) for v in ("v1", "v2", "broken", "bad-shape", "permuted")
+    }
 
 
 def _stop_all(home: Path) -> None:
