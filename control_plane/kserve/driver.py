@@ -360,9 +360,62 @@ class KubernetesDriver:
         name = httproute.route_name(service)
         current = self._get(ROUTE_PLURAL, name)
         self._check_managed(current)
-        route = httproute.render_http_route(service=service, weights=split, options=self.options)
+        mirror = httproute.mirror_of(current, service) if current is not None else None
+        route = httproute.render_http_route(
+            service=service, weights=split, options=self.options, mirror=mirror
+        )
         if current is not None and httproute.weights_of(current, service) == httproute.check_weights(split):
             return  # already in force
+        self._write(route, current)
+
+    # -- shadow releases (release.shadow.Mirroring) ---------------------------------------------------
+    def mirror_support(self) -> str | None:
+        if self.mode is DeploymentMode.knative:
+            return (
+                "KServe's Knative (Serverless) mode has no request mirroring (its traffic split is "
+                "canaryTrafficPercent only); serve in Standard mode, where the Gateway API HTTPRoute "
+                "RequestMirror filter does it"
+            )
+        return None
+
+    def set_mirror(self, service: str, colour: str, percent: int) -> None:
+        """Copy ``percent`` % of production requests to ``colour`` (HTTPRoute RequestMirror)."""
+        self._colour_check(colour)
+        if why := self.mirror_support():
+            raise MlctlError(f"cannot mirror {service}: {why}", hint="use --strategy canary in Knative mode")
+        if self._get(PLURAL, render.isvc_name(service, colour, self.mode)) is None:
+            raise Conflict(
+                f"cannot mirror {service} to {colour}: it is not deployed",
+                hint=f"apply {colour} and wait until it is ready before mirroring to it",
+            )
+        self._write_mirror(service, (colour, int(percent)))
+
+    def clear_mirror(self, service: str) -> None:
+        if self.mirror_support() is None:
+            self._write_mirror(service, None)
+
+    def mirror(self, service: str) -> dict[str, Any] | None:
+        if self.mirror_support() is not None:
+            return None
+        route = self._get(ROUTE_PLURAL, httproute.route_name(service))
+        found = httproute.mirror_of(route, service) if route is not None else None
+        return None if found is None else {"colour": str(found[0]), "percent": found[1]}
+
+    def _write_mirror(self, service: str, mirror: tuple[str, int] | None) -> None:
+        current = self._get(ROUTE_PLURAL, httproute.route_name(service))
+        if current is None:
+            if mirror is None:
+                return
+            raise Conflict(f"{service} has no HTTPRoute to mirror", hint="release a first version")
+        self._check_managed(current)
+        found = httproute.mirror_of(current, service)
+        in_force = None if found is None else (str(found[0]), found[1])
+        if in_force == (None if mirror is None else (str(mirror[0]), int(mirror[1]))):
+            return  # already in force
+        weights: dict[str, int] = {str(c): w for c, w in httproute.weights_of(current, service).items()}
+        route = httproute.render_http_route(
+            service=service, weights=weights, options=self.options, mirror=mirror
+        )
         self._write(route, current)
 
     def _set_traffic_knative(self, service: str, split: dict[str, int]) -> None:

@@ -4,6 +4,10 @@ InferenceServices in KServe's Standard mode (KServe has no traffic split of its 
 Besides the weighted default rule, each colour gets a rule matching the ``x-mlops-colour`` header,
 so smoke tests reach the candidate before it takes any production traffic (the Standard-mode
 counterpart of Knative's tag routing).
+
+A shadow release adds a ``RequestMirror`` filter (Gateway API, "Support: Extended") to the
+weighted rule: the gateway copies ``percent`` % of production requests to the candidate's
+predictor Service and discards its answers.
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ def render_http_route(
     weights: Mapping[Colour | str, int],
     options: ServingOptions | None = None,
     labels: Mapping[str, str] | None = None,
+    mirror: tuple[Colour | str, int] | None = None,
 ) -> dict[str, Any]:
-    """The HTTPRoute named after ``service``, sending ``weights[colour]`` percent to each colour."""
+    """The HTTPRoute named after ``service``, sending ``weights[colour]`` percent to each colour,
+    and with ``mirror=(colour, percent)`` a copy of ``percent`` % of them to ``colour``."""
     opts = options or ServingOptions()
     split = check_weights(weights)
     name = route_name(service)
@@ -77,14 +83,22 @@ def render_http_route(
         }
         for colour in Colour
     ]
-    rules.append(
-        {
-            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-            # A zero-weight backend stays listed: the route always names both colours, and a weight
-            # change is a one-field patch that gateways apply without dropping connections.
-            "backendRefs": [_backend(service, colour, split[colour]) for colour in Colour],
-        }
-    )
+    weighted: dict[str, Any] = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        # A zero-weight backend stays listed: the route always names both colours, and a weight
+        # change is a one-field patch that gateways apply without dropping connections.
+        "backendRefs": [_backend(service, colour, split[colour]) for colour in Colour],
+    }
+    if mirror is not None:
+        colour, percent = Colour(mirror[0]), int(mirror[1])
+        if not 1 <= percent <= 100:
+            raise MlctlError(f"mirror percent {percent} must be 1..100", hint="e.g. --mirror-percent 10")
+        ref = _backend(service, colour, 0)
+        ref.pop("weight")  # a mirror's backendRef is a BackendObjectReference: no weight
+        weighted["filters"] = [
+            {"type": "RequestMirror", "requestMirror": {"backendRef": ref, "percent": percent}}
+        ]
+    rules.append(weighted)
     spec: dict[str, Any] = {
         "parentRefs": [
             {
@@ -123,3 +137,18 @@ def weights_of(route: Mapping[str, Any], service: str) -> dict[Colour, int]:
         f"HTTPRoute {service} has no weighted rule",
         hint="re-apply the route with `mlctl release resume`, or delete it and release again",
     )
+
+
+def mirror_of(route: Mapping[str, Any], service: str) -> tuple[Colour, int] | None:
+    """``(colour, percent)`` of the RequestMirror on the weighted rule, or None."""
+    by_backend = {_backend(service, c, 0)["name"]: c for c in Colour}
+    for rule in route.get("spec", {}).get("rules", []):
+        if any(m.get("headers") for m in rule.get("matches") or []):
+            continue
+        for f in rule.get("filters") or []:
+            if f.get("type") == "RequestMirror":
+                rm = f.get("requestMirror") or {}
+                colour = by_backend.get((rm.get("backendRef") or {}).get("name"))
+                if colour is not None:
+                    return colour, int(rm.get("percent", 100))
+    return None
