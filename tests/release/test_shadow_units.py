@@ -1,0 +1,160 @@
+"""The shadow comparison (pure), its settings, the gateway's mirror configuration (checked by
+``nginx -t``) and the refusals a user meets before anything is applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from control_plane.errors import MlctlError
+from control_plane.release.analysis import Thresholds
+from control_plane.release.config import ReleaseConfig
+from control_plane.release.shadow import ShadowThresholds, compare
+from tests.release.helpers import mlctl
+
+
+def _rec(
+    rid: str, colour: str, out: list[list[float]], *, mirror: bool, code: int = 200, seconds: float = 0.002
+):
+    return {
+        "request_id": rid,
+        "colour": colour,
+        "mirror": mirror,
+        "code": code,
+        "seconds": seconds,
+        "outputs": None
+        if code != 200
+        else [
+            {
+                "name": "y",
+                "shape": [len(out), len(out[0])],
+                "datatype": "FP32",
+                "data": [v for row in out for v in row],
+            }
+        ],
+    }
+
+
+T = Thresholds(min_requests=4)
+
+
+def test_classifier_argmax_agreement_joined_by_request_id():
+    records = []
+    for i in range(10):
+        records.append(_rec(f"r{i}", "blue", [[0.1, 0.9]], mirror=False))
+        if i % 2 == 0:  # half the requests mirrored; the candidate disagrees on one of five
+            records.append(_rec(f"r{i}", "green", [[0.8, 0.2]] if i == 4 else [[0.3, 0.7]], mirror=True))
+    records.append(_rec("stray", "green", [[0.8, 0.2]], mirror=True))  # no production answer: not joined
+    records.append(_rec("r1", "blue", [[0.9, 0.1]], mirror=True))  # production's own mirror flag: ignored
+    out = compare(records, production="blue", candidate="green", thresholds=T, shadow=ShadowThresholds())
+    c = out["comparison"]
+    assert (c["production_requests"], c["mirrored_requests"], c["joined"]) == (10, 6, 5)
+    assert c["output"] == "classifier" and c["agreement"] == 0.8 and c["disagreeing_request_ids"] == ["r4"]
+    assert out["verdict"] == "fail" and "argmax agreement 80.00% < 95.00% over 5 answers" in out["reasons"]
+    assert (
+        compare(
+            records,
+            production="blue",
+            candidate="green",
+            thresholds=T,
+            shadow=ShadowThresholds(min_agreement=0.8),
+        )["verdict"]
+        == "pass"
+    )
+
+
+def test_regression_relative_difference_and_errors_and_latency():
+    records = []
+    for i in range(8):
+        records.append(_rec(f"r{i}", "blue", [[100.0]], mirror=False, seconds=0.010))
+        records.append(_rec(f"r{i}", "green", [[100.5 if i else 130.0]], mirror=True, seconds=0.011))
+    s = ShadowThresholds(max_relative_difference=0.01, min_agreement=0.85)
+    out = compare(records, production="blue", candidate="green", thresholds=T, shadow=s)
+    c = out["comparison"]
+    assert c["output"] == "regression" and c["agreement"] == 0.875 and c["max_relative_difference"] == 0.3
+    assert out["verdict"] == "pass", out["reasons"]
+
+    # The candidate fails two of the same requests that production answered, and is slow.
+    records[1] = _rec("r0", "green", [[1.0]], mirror=True, code=500, seconds=0.2)
+    records[3] = _rec("r1", "green", [[1.0]], mirror=True, code=503, seconds=0.2)
+    for k in range(5, 16, 2):
+        records[k]["seconds"] = 0.2
+    out = compare(records, production="blue", candidate="green", thresholds=T, shadow=s)
+    assert out["verdict"] == "fail" and out["error_rate"] == 0.25
+    assert any(r.startswith("candidate error rate 25.00%") for r in out["reasons"])
+    assert any("over 2× production's 10.0 ms" in r for r in out["reasons"])
+
+    # A few ms slower than a very fast production is noise, not a regression (the floor).
+    fast = [
+        _rec(f"q{i}", c, [[1.0]], mirror=c == "green", seconds=0.001 if c == "blue" else 0.004)
+        for i in range(8)
+        for c in ("blue", "green")
+    ]
+    assert compare(fast, production="blue", candidate="green", thresholds=T, shadow=s)["verdict"] == "pass"
+
+
+def test_too_few_joined_requests_is_inconclusive():
+    records = [_rec("a", "blue", [[1.0, 0.0]], mirror=False), _rec("a", "green", [[1.0, 0.0]], mirror=True)]
+    out = compare(records, production="blue", candidate="green", thresholds=T, shadow=ShadowThresholds())
+    assert out["verdict"] == "inconclusive" and "only 1 mirrored requests" in out["reasons"][0]
+
+
+def test_settings_are_checked_and_stored_with_the_release():
+    cfg = ReleaseConfig(
+        strategy="shadow",
+        mirror_percent=25,
+        shadow_window=30,
+        then="blue-green",
+        shadow=ShadowThresholds(min_agreement=0.9, output="classifier"),
+    )
+    again = ReleaseConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.shadow.min_agreement == 0.9
+    old = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k not in ("mirror_percent", "shadow_window", "then", "shadow")
+    }
+    assert (
+        ReleaseConfig.from_dict({**old, "strategy": "blue-green"}).then is None
+    )  # releases from before shadow
+    with pytest.raises(MlctlError, match="mirror percent 0"):
+        ReleaseConfig(strategy="shadow", mirror_percent=0)
+    with pytest.raises(MlctlError, match="--then blue-green is not possible with strategy canary"):
+        ReleaseConfig(strategy="canary", then="blue-green")
+    with pytest.raises(MlctlError, match="--then canary"):
+        ReleaseConfig(strategy="shadow", then="canary")
+    with pytest.raises(MlctlError, match=r"min-agreement 1\.5"):
+        ShadowThresholds(min_agreement=1.5)
+    with pytest.raises(MlctlError, match="unknown output kind"):
+        ShadowThresholds(output="ranking")  # type: ignore[arg-type]
+
+
+def test_gateway_mirror_config_passes_nginx_and_survives_weight_changes(mlctl_home):
+    from control_plane.drivers import gateway
+
+    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})
+    gateway.set_mirror("digits", "green", 40002, 10)
+    gateway._render_and_test()  # nginx -t on the whole configuration
+    upstream, locations, _ = gateway._service_files("digits")
+    assert "mirror /__mlctl/mirror/digits;" in locations.read_text()
+    assert "X-Request-ID $request_id" in locations.read_text()
+    assert "10% 1;" in upstream.read_text() and "127.0.0.1:40002" in upstream.read_text()
+    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})  # a weight change keeps it
+    assert gateway.mirror("digits") == {"colour": "green", "port": 40002, "percent": 10}
+    gateway.set_mirror("digits", "green", 40002, 100)  # everything: no sampling
+    gateway._render_and_test()
+    assert "split_clients" not in upstream.read_text()
+    assert gateway.clear_mirror("digits") is True and gateway.clear_mirror("digits") is False
+    assert "mirror" not in locations.read_text() and "40002" not in upstream.read_text()
+    gateway._render_and_test()
+
+
+def test_shadow_needs_a_production_version_and_valid_options(world):
+    code, _, err = mlctl("release", "digits:1", "--strategy", "shadow", "--window", "1")
+    assert code != 0 and "digits has no production version to shadow" in err and "blue-green" in err
+    code, _, err = mlctl("release", "digits:1", "--strategy", "shadow", "--mirror-percent", "150")
+    assert code != 0 and "mirror percent 150 must be between 1 and 100" in err
+    code, _, err = mlctl("release", "digits:1", "--strategy", "mirror")
+    assert code != 0 and "use --strategy blue-green, canary, shadow" in err
+    from control_plane.release import engine
+
+    assert engine.latest_release("digits") is None  # nothing was created
