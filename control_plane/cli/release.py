@@ -121,7 +121,8 @@ def _print(view: dict[str, Any]) -> None:
                     "shadow comparison (same requests)",
                     ["measure", "candidate", "production"],
                     [
-                        ("requests (joined)", c.get("mirrored_requests"), c.get("production_requests")),
+                        ("requests in the window", c.get("mirrored_requests"), c.get("production_requests")),
+                        ("joined by request id", c.get("joined", "-"), c.get("joined", "-")),
                         ("agreement", "-" if c.get("agreement") is None else f"{c['agreement']:.2%}", ""),
                         (
                             "error rate",
