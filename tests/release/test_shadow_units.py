@@ -158,3 +158,16 @@ def test_shadow_needs_a_production_version_and_valid_options(world):
     from control_plane.release import engine
 
     assert engine.latest_release("digits") is None  # nothing was created
+
+
+def test_without_request_records_agreement_is_not_measured_and_a_person_decides():
+    from control_plane.release.analysis import Measurement
+    from control_plane.release.shadow import compare_metrics
+
+    cand = Measurement(requests=200, errors=0, p95_seconds=0.02)
+    prod = Measurement(requests=1000, errors=1, p95_seconds=0.02)
+    out = compare_metrics(cand, prod, Thresholds())
+    assert out["verdict"] == "inconclusive" and out["comparison"]["agreement"] is None
+    assert any("output agreement is not measured" in r for r in out["reasons"])
+    failing = compare_metrics(Measurement(requests=200, errors=50, p95_seconds=0.02), prod, Thresholds())
+    assert failing["verdict"] == "fail"  # what can be measured still fails a bad candidate
