@@ -348,6 +348,7 @@ def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig) -> dict[str, Any]:
         )
     entry["mirror_percent"] = cfg.mirror_percent
     entry["window_seconds"] = cfg.shadow_window
+    entry["window_start"] = float(base["t"])
     promote = eng._requested(row.id) == "promote"
     line = summary(entry)
     with session_scope() as s:

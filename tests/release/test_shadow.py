@@ -35,6 +35,10 @@ pytestmark = pytest.mark.slow
 SHADOW = [
     "--strategy",
     "shadow",
+    # Both colours share this machine's few cores with other work: latency noise between them is
+    # not what these tests judge (the latency rules have their own unit tests).
+    "--max-latency-ratio",
+    "10",
     "--pre-analysis-requests",
     "20",
     "--scale-down-delay",
@@ -274,6 +278,7 @@ def test_killed_during_the_shadow_window_resume_measures_the_same_window(world):
             if base and base.get("name") == "shadow" and gateway.mirror("digits"):
                 break
             time.sleep(0.05)
+        opened = float(base["t"])
         time.sleep(1.5)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -288,6 +293,6 @@ def test_killed_during_the_shadow_window_resume_measures_the_same_window(world):
     assert entry["verdict"] == "pass"
     with session_scope() as s:
         assert s.get(ReleaseRow, view["release"]).baseline is None
-    # Measured from the window opened before the crash: the requests mirrored before it count.
-    assert entry["comparison"]["joined"] >= 6 * 40 * 0.5
+    # Measured over the window opened before the crash: the requests mirrored before it count.
+    assert entry["window_start"] == opened and entry["comparison"]["joined"] >= 10
     assert gateway.mirror("digits") is None and set(LocalDriver().deployed("digits")) == {"blue"}
