@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -178,3 +179,22 @@ def env_blueprint(name: str) -> Environment:
         known_envs = ", ".join(sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")))
         raise NotFound(f"environment {name!r} has no blueprint ({path})", hint=f"use one of {known_envs}")
     return load_environment(path)
+
+
+# Cluster settings: the only readers of these variables (a token never comes from a flag, so it
+# stays out of shell history and process listings).
+def kfp_host() -> str | None:
+    return os.environ.get("MLCTL_KFP_HOST") or None
+
+
+def kfp_token() -> str | None:
+    return os.environ.get("MLCTL_KFP_TOKEN") or None
+
+
+def kfp_namespace() -> str | None:
+    return os.environ.get("MLCTL_KFP_NAMESPACE") or None
+
+
+def step_image() -> str | None:
+    """The step image for cluster runs: our tools image in the environment's registry, by digest."""
+    return os.environ.get("MLCTL_PIPELINE_IMAGE") or None

@@ -163,7 +163,7 @@ def build(cfg: "PipelineConfig", *, image: str = LOCAL_IMAGE, env: "Environment 
                 kubernetes.add_toleration(task, key=t.key, operator="Equal", value=t.value, effect=t.effect)
 
     @dsl.pipeline(name=PIPELINE_NAME, description=f"mlctl continuous training: {cfg.name} -> {cfg.model}")
-    def continuous_training(dataset: str, features: str, context: str, grid: list[dict]) -> str:  # type: ignore[type-arg]
+    def continuous_training(dataset: str, features: str, context: str, grid: list[dict]) -> str:
         fetched = fetch_c(dataset=dataset, context=context)
         place(fetched, gpu=False)
         tested = tests_c(data=fetched.outputs["data"], fetched=fetched.outputs["Output"], features=features,
@@ -180,7 +180,7 @@ def build(cfg: "PipelineConfig", *, image: str = LOCAL_IMAGE, env: "Environment 
                                 tested=tested.outputs["Output"], evaluation=judged.outputs["Output"],
                                 context=context)
         place(registered, gpu=False)
-        return registered.outputs["Output"]  # type: ignore[no-any-return]
+        return registered.outputs["Output"]
 
     return continuous_training
 

@@ -251,9 +251,10 @@ class WatchResult:
                 "run": None if self.run is None else self.run.to_dict(), "error": self.error}
 
 
-def watch_once(cfg: PipelineConfig, *, on_status: StatusCallback | None = None) -> WatchResult:
+def watch_once(cfg: PipelineConfig, *, on_status: StatusCallback | None = None, adopt: bool = False) -> WatchResult:
     """Look once: a new object version / ETag of the source or another feature-set schema starts
-    exactly one run; an input already seen starts nothing."""
+    exactly one run; an input already seen starts nothing. ``adopt`` records what is there now as
+    seen without training (when a watch starts on data that production was already trained on)."""
     from control_plane.access import authorize
 
     authorize("pipeline.run", f"pipeline/{cfg.name}")  # before claiming: a denied watcher burns nothing
@@ -262,14 +263,17 @@ def watch_once(cfg: PipelineConfig, *, on_status: StatusCallback | None = None) 
     if not _claim(cfg, obs):
         return WatchResult(changed=False, observation=summary)
     audit.record(action="pipeline.watch", subject=f"pipeline/{cfg.name}",
-                 details={"change": summary, "change_key": obs.key})
+                 details={"change": summary, "change_key": obs.key, "adopted": adopt})
+    if adopt:
+        return WatchResult(changed=False, observation={**summary, "adopted": True})
+    key = change_key(cfg, _check_dataset(obs.dataset), obs.features)  # the same key a manual run computes
     try:
-        view = run(cfg, dataset=obs.dataset, features=obs.features, trigger="watch", key=obs.key,
+        view = run(cfg, dataset=obs.dataset, features=obs.features, trigger="watch", key=key,
                    on_status=on_status)
     except PipelineFailed as exc:
         # The change is consumed: the same bytes never train twice. Fix the data (a new version)
         # or run by hand with --force after fixing the pipeline.
-        last = _latest_for_key(cfg.name, obs.key)
+        last = _latest_for_key(cfg.name, key)
         _link(cfg, obs, last.id if last else None)
         return WatchResult(changed=True, observation=summary, run=RunView.from_row(last) if last else None,
                            error={"step": exc.step, "message": exc.message, "hint": exc.hint,

@@ -264,7 +264,9 @@ def _unit_tests(data: Path, cfg: PipelineConfig) -> tuple[str, str] | None:
     if not module.is_file():
         return (f"transformation unit tests: {module} does not exist",
                 "fix transforms_tests: in the pipeline file")
-    env = {**os.environ, "MLCTL_PIPELINE_DATA": str(data)}
+    # Plugins are not auto-loaded (a module that needs one names it in `pytest_plugins`): the step
+    # runs the user's tests, not whatever else happens to be installed in the image.
+    env = {**os.environ, "MLCTL_PIPELINE_DATA": str(data), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # -c devnull: the user's module runs under its own rules, not this repository's pytest config.
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
            "--rootdir", str(module.parent), str(module)]
@@ -326,7 +328,7 @@ def _entry_point(cfg: PipelineConfig) -> Callable[..., Any]:
     if not callable(fn):
         raise TrainingFailed(f"train: {cfg.trainer} is not a function", step="train",
                              hint="point trainer: at def train(data, params, out)")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def train_candidate(data_file: str | Path, params: Mapping[str, Any], out_dir: str | Path,
