@@ -174,16 +174,18 @@ def submit(cfg: PipelineConfig, *, package: Path, host: str, token: str | None, 
         import kfp
 
         try:
-            client = kfp.Client(host=host, existing_token=token, namespace=namespace)
+            with contextlib.redirect_stdout(sys.stderr):
+                client = kfp.Client(host=host, existing_token=token, namespace=namespace)
         except Exception as exc:  # kfp wraps connection and auth failures in its own types
             raise MlctlError(f"cannot reach Kubeflow Pipelines at {host} ({type(exc).__name__}: {exc})",
                              hint="check --host / MLCTL_KFP_HOST and that your token is valid", exit_code=3) from None
     ctx = StepContext(run_id=run_id, config=cfg, status_dir=None, code_commit=code_commit, engine="kubeflow")
     args = {"dataset": dataset, "features": features or "", "context": ctx.to_json(), "grid": grid_items(cfg)}
     try:
-        run = client.create_run_from_pipeline_package(str(package), arguments=args, run_name=run_id,
-                                                      experiment_name=cfg.name, namespace=namespace,
-                                                      enable_caching=False)
+        with contextlib.redirect_stdout(sys.stderr):  # kfp prints links to the UI on stdout
+            run = client.create_run_from_pipeline_package(str(package), arguments=args, run_name=run_id,
+                                                          experiment_name=cfg.name, namespace=namespace,
+                                                          enable_caching=False)
     except Exception as exc:
         raise MlctlError(f"Kubeflow Pipelines refused the run ({type(exc).__name__}: {exc})",
                          hint="check the token's permissions in the KFP namespace", exit_code=3) from None

@@ -118,3 +118,15 @@ def test_fetch_refuses_a_changed_dataset_and_foreign_buckets(datasets):
     with pytest.raises(PipelineFailed) as exc:
         fetch_dataset(f"dvc://repo/data@dvc:{'a' * 40}", datasets["v1"].parent / "o", cfg)
     assert "content digests only" in exc.value.message and "dvc get" in (exc.value.hint or "")
+
+
+def test_retrain_required_events_for_the_model_are_found():
+    from control_plane.events import emit
+    from control_plane.pipelines import load_config
+    from control_plane.pipelines.service import retrain_requests
+
+    emit("retrain.required", "digits:1", {"production": {"model": "digits", "version": "1"},
+                                          "changes": [{"kind": "dataset", "name": "s3://b/k", "available": "sha256:" + "2" * 64}]})
+    emit("retrain.required", "other:1", {"production": {"model": "other", "version": "1"}, "changes": []})
+    found = retrain_requests(load_config("digits"))
+    assert [e["data"]["production"]["model"] for e in found] == ["digits"]

@@ -53,7 +53,7 @@ def kfp_api():
     server.shutdown()
 
 
-def test_submit_sends_the_ir_and_arguments_with_the_token(kfp_api):
+def test_submit_sends_the_ir_and_arguments_with_the_token(kfp_api, capsys):
     from control_plane.pipelines import get_run, load_config, submit_run
 
     host, seen = kfp_api
@@ -66,6 +66,7 @@ def test_submit_sends_the_ir_and_arguments_with_the_token(kfp_api):
     assert sent["auth"] == "Bearer t0ken"
     assert sent["body"]["display_name"] == view.run_id
     spec = sent["body"]["pipeline_spec"]
+    spec = spec.get("pipeline_spec", spec)  # with a platform spec, the IR is wrapped beside it
     assert spec["pipelineInfo"]["name"] == "mlctl-continuous-training"
     params = sent["body"]["runtime_config"]["parameters"]
     assert params["dataset"].endswith("@sha256:" + "1" * 64) and params["features"] == "digits-pixels@1"
@@ -74,3 +75,5 @@ def test_submit_sends_the_ir_and_arguments_with_the_token(kfp_api):
     recorded = get_run(view.run_id)
     assert recorded.status == "submitted" and recorded.engine == "kubeflow"
     assert recorded.result["kfp_run_id"] == "kfp-run-1"
+    assert "platform_spec" in sent["body"]["pipeline_spec"]  # node selector, tolerations travel too
+    assert capsys.readouterr().out == ""  # kfp's links go to stderr: --output json stays parseable
