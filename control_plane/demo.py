@@ -2,7 +2,8 @@
 
 local environment up (AWS emulator + nginx gateway) → register digits:1 and digits:2 (a real
 ONNX classifier trained here) → sign → approve → release v1 → release v2 blue-green while a
-steady request stream runs → roll back to v1 → status, then a summary (requests served, errors,
+steady request stream runs → roll back to v1 → status → continuous training (a new data set version
+in the bucket → KFP pipeline → digits:3 signed → released), then a summary (requests served, errors,
 switch latency) and clean-up.
 
 State goes to a temporary $MLCTL_HOME that is removed afterwards, unless MLCTL_HOME is set (then
