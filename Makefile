@@ -36,6 +36,7 @@ bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/signing.py
 	$(PY) bench/cutover.py
+	$(PY) bench/pipeline.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

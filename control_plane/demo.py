@@ -2,7 +2,8 @@
 
 local environment up (AWS emulator + nginx gateway) → register digits:1 and digits:2 (a real
 ONNX classifier trained here) → sign → approve → release v1 → release v2 blue-green while a
-steady request stream runs → roll back to v1 → status, then a summary (requests served, errors,
+steady request stream runs → roll back to v1 → status → continuous training (a new data set version
+in the bucket → KFP pipeline → digits:3 signed → released), then a summary (requests served, errors,
 switch latency) and clean-up.
 
 State goes to a temporary $MLCTL_HOME that is removed afterwards, unless MLCTL_HOME is set (then
@@ -101,6 +102,7 @@ def run() -> int:
     from control_plane.drivers import gateway
     from control_plane.drivers.local import LocalDriver
     from control_plane.local import emulator
+    from control_plane.pipelines.demo import segment as pipeline_segment
     from control_plane.release import Engine, ReleaseConfig, describe, engine
     from control_plane.release.analysis import Thresholds
     from control_plane.release.loadgen import LoadStream, switch_latency
@@ -186,6 +188,7 @@ def run() -> int:
             f"  {SERVICE}: live {view['live']['version']} on {view['live']['colour']}, weights {view['weights']}, "
             f"release {view['release']} {view['state']}"
         )
+        summary["pipeline"] = pipeline_segment(home, eng)  # continuous training (control_plane/pipelines/demo.py)
         lat_v2 = switch_latency(stats.samples, switch_v2, green, until=switch_rb) if switch_v2 else None
         lat_rb = switch_latency(stats.samples, switch_rb, blue) if switch_rb else None
         report = audit.verify()

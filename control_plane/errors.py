@@ -69,3 +69,34 @@ class ToolMissing(MlctlError):
     """An external tool or library (terraform, nginx, NVML, TensorRT) is not available."""
 
     exit_code = 9
+
+
+class PipelineFailed(MlctlError):
+    """A pipeline step failed (fetch/verify of the data set, registration); ``step`` names it.
+
+    The subclasses tell automation which stage stopped the run by their exit code alone."""
+
+    exit_code = 20
+
+    def __init__(self, message: str, *, step: str = "", hint: str | None = None,
+                 exit_code: int | None = None) -> None:
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.step = step
+
+
+class DataTestFailed(PipelineFailed):
+    """The data tests (feature schema, PII guard, transformation unit tests) refused the data."""
+
+    exit_code = 21
+
+
+class TrainingFailed(PipelineFailed):
+    """The training entry point failed or broke its contract (model.json, metrics)."""
+
+    exit_code = 22
+
+
+class EvaluationFailed(PipelineFailed):
+    """The candidate failed the validation gate (baseline metrics, robustness)."""
+
+    exit_code = 23

@@ -13,7 +13,7 @@ grants := {
 	"ml-engineer": {
 		"model.register", "model.sign", "model.optimize", "model.validate",
 		"release", "release.promote", "release.abort", "release.resume", "release.rollback",
-		"monitor.drift",
+		"monitor.drift", "pipeline.run",
 	},
 	"approver": {"approve"},
 	"security-officer": {"approve", "audit.verify", "audit.export"},

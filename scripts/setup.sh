@@ -40,6 +40,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   touch "$stamp"
 fi
 
+# The KFP SDK without its own pins (requests==2.33.0, kubernetes<31): the rest of its imports are in
+# pyproject.toml; tests/pipelines run its local runner and compiler against our versions.
+KFP_VERSION=2.17.3
+KFP_K8S_VERSION=2.17.0
+kstamp=$VENV/.installed-kfp-$KFP_VERSION
+if [ ! -f "$kstamp" ] || [ "$stamp" -nt "$kstamp" ]; then
+  echo "setup: installing kfp $KFP_VERSION and kfp-kubernetes $KFP_K8S_VERSION (--no-deps)"
+  "$VENV/bin/pip" install -q --no-deps "kfp==$KFP_VERSION" "kfp-kubernetes==$KFP_K8S_VERSION"
+  touch "$kstamp"
+fi
+
 cstamp=$CHECKOV_VENV/.installed-$CHECKOV_VERSION
 if [ ! -f "$cstamp" ]; then
   echo "setup: creating $CHECKOV_VENV (checkov $CHECKOV_VERSION)"

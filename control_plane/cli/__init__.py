@@ -45,6 +45,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("gpu", "gpu"),
     ("monitor", "monitor"),
     ("pii", "pii"),
+    ("pipeline", "pipeline"),
 ]
 
 

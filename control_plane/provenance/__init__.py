@@ -36,20 +36,24 @@ def statement(
     invocation_id: str,
     started_on: str,
     finished_on: str,
+    build_type: str = BUILD_TYPE,
+    builder_id: str = BUILDER_ID,
 ) -> dict[str, Any]:
+    """``build_type`` / ``builder_id`` default to a registration by mlctl; a pipeline run passes its
+    own (the run is then the builder invocation, ``invocation_id`` its run id)."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": f"{name}:{version}", "digest": {"sha256": root_digest_hex}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {
-                "buildType": BUILD_TYPE,
+                "buildType": build_type,
                 "externalParameters": dict(external_parameters),
                 "internalParameters": dict(internal_parameters),
                 "resolvedDependencies": dependencies,
             },
             "runDetails": {
-                "builder": {"id": BUILDER_ID},
+                "builder": {"id": builder_id},
                 "metadata": {"invocationId": invocation_id, "startedOn": started_on, "finishedOn": finished_on},
             },
         },

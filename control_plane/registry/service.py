@@ -122,10 +122,13 @@ def register(
     derived_from: str | None = None,
     lineage_extra: Mapping[str, Any] | None = None,
     store: ArtifactStore | None = None,
+    builder: Mapping[str, str] | None = None,
 ) -> ModelVersion:
     """Register ``path`` as NAME:VERSION with its lineage. Identical bytes again: a no-op that
     returns the existing version; other bytes: Conflict. ``derived_from`` + ``lineage_extra`` record
-    what an optimizer derived this version from and how (precision, TensorRT, GPU, container...)."""
+    what an optimizer derived this version from and how (precision, TensorRT, GPU, container...).
+    ``builder`` (``build_type``, ``builder_id``, ``invocation_id``): who built the bytes, for the SLSA
+    provenance; a training pipeline names its run here (default: this registration)."""
     from control_plane.access import authorize
     from control_plane.signing import model_digests
 
@@ -188,7 +191,7 @@ def register(
     ext: dict[str, Any] = {"params": lineage.get("params", {})}
     if "config" in lineage:
         ext["config"] = {"uri": lineage["config"]["uri"], "digest": {"sha256": lineage["config"]["sha256"]}}
-    provenance = _statement(name, version, root_hex, lineage, ext, classification, started)
+    provenance = _statement(name, version, root_hex, lineage, ext, classification, started, builder)
 
     who = current_actor() or "unknown"
     try:
@@ -268,7 +271,8 @@ def _conflict(name: str, version: str, theirs: str, mine: str) -> Conflict:
 
 
 def _statement(name: str, version: str, root_hex: str, lineage: Mapping[str, Any], ext: Mapping[str, Any],
-               classification: str, started: str) -> dict[str, Any]:
+               classification: str, started: str,
+               builder: Mapping[str, str] | None = None) -> dict[str, Any]:
     from control_plane import provenance
     from control_plane.signing import PINNED_HASHING
 
@@ -278,7 +282,9 @@ def _statement(name: str, version: str, root_hex: str, lineage: Mapping[str, Any
     return provenance.statement(
         name=name, version=version, root_digest_hex=root_hex, dependencies=_dependencies(lineage),
         external_parameters=ext, internal_parameters=json.loads(json.dumps(internal, default=str)),
-        invocation_id=str(uuid.uuid4()), started_on=started, finished_on=now(),
+        invocation_id=(builder or {}).get("invocation_id") or str(uuid.uuid4()), started_on=started,
+        finished_on=now(),
+        **{k: v for k, v in (builder or {}).items() if k in ("build_type", "builder_id")},
     )
 
 

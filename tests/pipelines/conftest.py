@@ -1,0 +1,70 @@
+"""Fixtures for the pipeline tests: who may run pipelines, the sample data sets, and a pipeline
+file derived from the sample (small grids keep the KFP local runs short)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from control_plane.samples.pipeline import write_datasets
+from control_plane.settings import PACKAGE_ROOT
+
+SAMPLE = PACKAGE_ROOT / "samples" / "pipeline"
+
+
+@pytest.fixture(autouse=True)
+def _pipeline_env(mlctl_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.access.roles import write_assignments
+
+    for var in ("MLCTL_BLUEPRINT", "MLCTL_ARTIFACT_STORE", "MLCTL_ROLES_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    write_assignments({"eli": ["ml-engineer"], "dana": ["data-scientist"]})
+    monkeypatch.setenv("MLCTL_ACTOR", "eli")
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_datasets(tmp_path_factory.mktemp("datasets"))
+
+
+def pin(path: Path) -> str:
+    return f"{path}@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+@pytest.fixture()
+def pipeline_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a pipeline file like the sample with some fields replaced; relative paths of the
+    sample stay pointed at the sample."""
+
+    def write(**changes: Any) -> Path:
+        cfg = yaml.safe_load((SAMPLE / "digits.yaml").read_text())
+        cfg["transforms_tests"] = str(SAMPLE / "test_transforms.py")
+        cfg["features"]["dir"] = str(SAMPLE / "features")
+        cfg.update(changes)
+        path = tmp_path / f"{cfg['name']}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    return write
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run mlctl in-process; (exit code, stdout, stderr with wrapping undone)."""
+    from control_plane.cli import main
+
+    saved = os.environ.get("MLCTL_ACTOR")
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+    finally:
+        if saved is not None:
+            os.environ["MLCTL_ACTOR"] = saved
+    out = capsys.readouterr()
+    code = exc.value.code if isinstance(exc.value.code, int) else 1
+    return code, out.out, " ".join(out.err.split())
