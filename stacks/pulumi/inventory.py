@@ -143,13 +143,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"no mock for the invoke {args.token}")
 
 
-Transform = Callable[[pulumi.ResourceTransformArgs], pulumi.ResourceTransformResult | None]
+Transform = Callable[[pulumi.ResourceTransformationArgs], pulumi.ResourceTransformationResult | None]
 
 
 def render_with_mocks(blueprint: Blueprint | str | Path, *, transform: Transform | None = None) -> list[Registered]:
     """Every resource the program registers for ``blueprint``, under Pulumi's mocks.
 
-    ``transform`` is a Pulumi resource transform (``pulumi.runtime.register_resource_transform``):
+    ``transform`` is a Pulumi stack transformation (``pulumi.runtime.register_stack_transformation``,
+    which the SDK applies in-process, so it works under mocks):
     how a test changes the program (e.g. weakens one resource) without editing it.
     """
     from stacks.pulumi.program import render_blueprint
@@ -161,10 +162,17 @@ def render_with_mocks(blueprint: Blueprint | str | Path, *, transform: Transform
     @pulumi.runtime.test
     def run() -> None:
         if transform is not None:
-            pulumi.runtime.register_resource_transform(transform)
+            pulumi.runtime.register_stack_transformation(transform)
         render_blueprint(bp)
 
-    run()
+    try:
+        run()
+    finally:
+        # The mocked root resource outlives set_mocks: drop the transformation, or the next render
+        # in this process would inherit it.
+        root = pulumi.runtime.get_root_resource()
+        if root is not None:
+            root._transformations = None
     return mocks.registered
 
 
