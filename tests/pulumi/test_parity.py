@@ -143,3 +143,18 @@ def test_a_resource_missing_on_one_side_is_named(cdktf_docs: list[dict[str, Any]
         "cdktf='missing' pulumi='present'"
     ]
     assert json.dumps(registry)  # still a valid document
+
+
+def test_pulumi_project_and_stack_settings_name_a_valid_blueprint() -> None:
+    import yaml
+
+    from blueprints import load_blueprint
+    from tests.pulumi.conftest import REPO
+
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    assert (REPO / project["main"] / "__main__.py").is_file()
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["aws"]
+    stack = yaml.safe_load((REPO / "Pulumi.uae-prod-aws.yaml").read_text())
+    bp = load_blueprint(REPO / stack["config"][f"{project['name']}:blueprint"])
+    assert [e.name for e in bp.environments] == [ENV]
