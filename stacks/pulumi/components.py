@@ -65,10 +65,14 @@ class KeyRing(_Component):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("KeyRing", name, opts)
         self.keys: dict[KeyPurpose, aws.kms.Key] = {}
+        admins = list(spec.admin_principals)
+
+        def policy_of(purpose: KeyPurpose) -> pulumi.Output[str]:
+            return pulumi.Output.from_input(account).apply(
+                lambda acct: key_policy(purpose, account=acct, region=region, admins=admins))
+
         for purpose in spec.purposes:
-            policy = pulumi.Output.from_input(account).apply(
-                lambda acct, p=purpose: key_policy(p, account=acct, region=region, admins=list(spec.admin_principals))
-            )
+            policy = policy_of(purpose)
             key = aws.kms.Key(
                 self.child(f"{purpose}-key"), description=f"{env_name}: {KEY_DESCRIPTIONS[purpose]}",
                 **key_settings(purpose), deletion_window_in_days=spec.deletion_window_days, policy=policy,

@@ -172,7 +172,7 @@ def render_with_mocks(blueprint: Blueprint | str | Path, *, transform: Transform
         # in this process would inherit it.
         root = pulumi.runtime.get_root_resource()
         if root is not None:
-            root._transformations = None
+            root._transformations = []
     return mocks.registered
 
 
