@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   echo "setup: creating $VENV and installing the project (pinned by constraints.txt)"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -c constraints.txt -e '.[dev]'
+  "$VENV/bin/pip" install -q -c constraints.txt -e '.[dev,pulumi]'
   touch "$stamp"
 fi
 
@@ -57,4 +57,16 @@ if [ ! -f "$cstamp" ]; then
   [ -x "$CHECKOV_VENV/bin/python" ] || "$PY" -m venv "$CHECKOV_VENV"
   "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
   touch "$cstamp"
+fi
+
+# The CDKTF CLI (npm cdktf-cli, pinned exactly in package.json and package-lock.json), run as
+# `npx cdktf ...` from the repository root. npm records what it installed in
+# node_modules/.package-lock.json: newer than the lock file means nothing to do.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "setup: installing the Node tools (npm ci: cdktf-cli)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "setup: npm not found: install Node.js 20+ for the CDKTF CLI (npx cdktf)" >&2
 fi

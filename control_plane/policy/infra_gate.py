@@ -8,7 +8,8 @@ justified entry in ``policies/skips.yaml`` or fails the gate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ from control_plane.policy.guardrails import run_guardrails
 from control_plane.policy.skips import apply_skips, load_skips
 from control_plane.settings import POLICIES_DIR
 
-__all__ = ["GateReport", "check_blueprint", "check_stacks", "stacks_in", "to_stack_files"]
+__all__ = ["GateReport", "check_blueprint", "check_documents", "check_stacks", "stacks_in", "to_stack_files"]
 
 # Located through settings (not ``import policies``): policies/ is data, and an editable install
 # made before it had an __init__ maps it as a namespace package.
@@ -111,3 +112,24 @@ def check_blueprint(
 
     stacks = to_stack_files(synth(blueprint_path, outdir))
     return check_stacks(stacks, blueprint=str(blueprint_path), **options)
+
+
+def check_documents(
+    documents: Mapping[str, dict[str, Any]],
+    *,
+    blueprint: str = "",
+    skips_path: Path = SKIPS_FILE,
+    policy_dir: Path = INFRA_POLICIES_DIR,
+) -> GateReport:
+    """The Rego guardrails over Terraform-shaped documents no synth wrote: the Pulumi backend's
+    resource list (``stacks/pulumi/inventory.py``), one document per environment. checkov is not
+    run here: it reads Terraform files, and these are not ones terraform would apply."""
+    with tempfile.TemporaryDirectory(prefix="mlctl-gate-") as tmp:
+        stacks = []
+        for name, doc in documents.items():
+            path = Path(tmp) / f"{name}.tf.json"
+            path.write_text(json.dumps(doc), encoding="utf-8")
+            stacks.append(StackFile(name=name, path=path, cloud=_cloud_of(path)))
+        report = check_stacks(stacks, blueprint=blueprint, skips_path=skips_path, policy_dir=policy_dir,
+                              with_checkov=False)
+    return report

@@ -24,12 +24,14 @@ from modules.aws.common import (
     policy_json,
 )
 from modules.aws.kms import own_key
+from modules.aws.posture import (
+    CLUSTER_POLICIES,
+    CONTROL_PLANE_LOGS,
+    NODE_METADATA_OPTIONS,
+    NODE_POLICIES,
+    TAINT_EFFECT,
+)
 from modules.cdk import Construct, Token, aws
-
-CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
-_CLUSTER_POLICIES = ["AmazonEKSClusterPolicy"]
-_NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"]
 
 
 class GpuCluster(Construct):
@@ -60,7 +62,7 @@ class GpuCluster(Construct):
             self, "control-plane-logs", name=f"/aws/eks/{name}/cluster", kms_key_id=logs_key,
             retention_in_days=log_retention(logging.retention_days), tags=tags,
         )
-        cluster_role = self._role("cluster-role", f"{name}-eks-cluster", "eks.amazonaws.com", _CLUSTER_POLICIES, tags)
+        cluster_role = self._role("cluster-role", f"{name}-eks-cluster", "eks.amazonaws.com", CLUSTER_POLICIES, tags)
         aws("iam_role_policy").IamRolePolicy(
             self, "cluster-role-kms", role=cluster_role.id,
             policy=policy_json([{
@@ -86,7 +88,7 @@ class GpuCluster(Construct):
             self, "irsa", url=self.cluster.identity.get(0).oidc.get(0).issuer, client_id_list=["sts.amazonaws.com"],
             tags=merged_tags(tags, Name=f"{name}-irsa"),
         )
-        node_role = self._role("node-role", f"{name}-eks-nodes", "ec2.amazonaws.com", _NODE_POLICIES, tags)
+        node_role = self._role("node-role", f"{name}-eks-nodes", "ec2.amazonaws.com", NODE_POLICIES, tags)
         self.node_groups: dict[str, Any] = {}
         for pool, gpu in [(spec.system_pool, False), *[(p, True) for p in spec.gpu_pools]]:
             self.node_groups[pool.name] = self._node_group(pool, gpu, node_role, subnet_ids, cluster_key, tags)
@@ -106,11 +108,7 @@ class GpuCluster(Construct):
         lt_mod = aws("launch_template")
         lt = lt_mod.LaunchTemplate(
             self, f"lt-{pool.name}", name=f"{self.cluster.name}-{pool.name}",
-            metadata_options={
-                "http_endpoint": "enabled",
-                "http_tokens": "required",
-                "http_put_response_hop_limit": 1,
-            },
+            metadata_options=dict(NODE_METADATA_OPTIONS),
             # Struct classes, not dicts: jsii drops dicts in lists that hold cross-stack tokens.
             block_device_mappings=[lt_mod.LaunchTemplateBlockDeviceMappings(
                 device_name="/dev/xvda",
@@ -136,7 +134,7 @@ class GpuCluster(Construct):
                             "max_size": pool.max_size},
             launch_template={"id": lt.id, "version": Token.as_string(lt.latest_version)},
             labels=labels,
-            taint=[{"key": t.key, "value": t.value, "effect": _EFFECT[t.effect]} for t in taints],
+            taint=[{"key": t.key, "value": t.value, "effect": TAINT_EFFECT[t.effect]} for t in taints],
             tags=merged_tags(tags, Name=pool.name),
             # moto invents an SSH remote_access block (key "eksKeypair") on every node group; on the
             # emulator only it is ignored, so drift stays meaningful. Production never ignores it.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from modules.aws.posture import assume_role_policy, log_retention, policy_json
 from modules.cdk import Construct, aws
+
+__all__ = ["DEFAULT_REGION", "LogSink", "account_id", "assume_role_policy", "log_retention", "merged_tags",
+           "policy_json"]
 
 DEFAULT_REGION = "me-central-1"  # UAE residency: the only AWS region we render
 
@@ -20,21 +23,8 @@ class LogSink:
     bucket: str | None = None  # S3 server access logs / CloudTrail target (bucket name)
 
 
-# CloudWatch Logs accepts only these retention values; a blueprint's ">= 365" is rounded up.
-_RETENTION_STEPS = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-def log_retention(days: int) -> int:
-    return next((d for d in _RETENTION_STEPS if d >= days), _RETENTION_STEPS[-1])
-
-
 def merged_tags(tags: dict[str, str] | None, **extra: str) -> dict[str, str]:
     return {**(tags or {}), **extra}
-
-
-def policy_json(statements: list[dict[str, Any]]) -> str:
-    """An IAM/KMS/S3 policy document; cdktf tokens inside strings survive json.dumps."""
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def account_id(scope: Construct) -> str:
@@ -43,9 +33,3 @@ def account_id(scope: Construct) -> str:
     if ident is None:
         ident = aws("data_aws_caller_identity").DataAwsCallerIdentity(scope, "caller")
     return str(ident.account_id)
-
-
-def assume_role_policy(service: str) -> str:
-    return policy_json(
-        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
-    )

@@ -12,102 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from blueprints.schema import KeyPurpose, Kms
-from modules.aws.common import DEFAULT_REGION, LogSink, account_id, merged_tags, policy_json
+from modules.aws.common import DEFAULT_REGION, LogSink, account_id, merged_tags
+from modules.aws.posture import KEY_DESCRIPTIONS, key_policy, key_settings
 from modules.cdk import Construct, aws
-
-_ADMIN_ACTIONS = [
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
-]  # fmt: skip
-_CRYPT_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-_DESCRIPTIONS = {
-    KeyPurpose.artifacts: "model artifacts: S3 registry buckets and ECR repositories",
-    KeyPurpose.cluster: "Kubernetes secrets envelope encryption and node volumes",
-    KeyPurpose.logs: "flow logs, control-plane logs and CloudTrail",
-    KeyPurpose.signing: "ECC P-256 key that signs models and audit checkpoints",
-}
-
-
-def key_policy(purpose: KeyPurpose, *, account: str, region: str, admins: list[str]) -> str:
-    root = f"arn:aws:iam::{account}:root"
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "KeyAdministration",
-            "Effect": "Allow",
-            "Principal": {"AWS": admins or [root]},
-            "Action": _ADMIN_ACTIONS,
-            "Resource": "*",
-        }
-    ]
-    if purpose is KeyPurpose.signing:
-        statements.append(
-            {
-                "Sid": "SignThroughIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": root},
-                "Action": ["kms:Sign", "kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"],
-                "Resource": "*",
-            }
-        )
-        return policy_json(statements)
-    via = {
-        KeyPurpose.artifacts: [f"s3.{region}.amazonaws.com", f"ecr.{region}.amazonaws.com"],
-        KeyPurpose.cluster: [f"eks.{region}.amazonaws.com", f"ec2.{region}.amazonaws.com"],
-        KeyPurpose.logs: [f"logs.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"],
-    }[purpose]
-    statements.append(
-        {
-            "Sid": "UseThroughIamPoliciesViaServices",
-            "Effect": "Allow",
-            "Principal": {"AWS": root},
-            "Action": [*_CRYPT_ACTIONS, "kms:CreateGrant"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"kms:ViaService": via, "kms:CallerAccount": account}},
-        }
-    )
-    if purpose is KeyPurpose.cluster:
-        # Encrypted EBS volumes of managed node groups are created by the Auto Scaling
-        # service-linked role, which no IAM policy of ours can reach: grant it through EC2 only.
-        statements.append(
-            {
-                "Sid": "EncryptedNodeVolumesViaEc2",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": [*_CRYPT_ACTIONS, "kms:CreateGrant"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"kms:CallerAccount": account, "kms:ViaService": f"ec2.{region}.amazonaws.com"}
-                },
-            }
-        )
-    if purpose is KeyPurpose.logs:
-        statements += [
-            {
-                "Sid": "CloudWatchLogsOfThisAccount",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": _CRYPT_ACTIONS,
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:*"}
-                },
-            },
-            {
-                "Sid": "CloudTrailOfThisAccount",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
-                "Resource": "*",
-                "Condition": {
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account}:trail/*"
-                    },
-                    "StringEquals": {"aws:SourceAccount": account},
-                },
-            },
-        ]
-    return policy_json(statements)
 
 
 def make_key(
@@ -122,15 +29,11 @@ def make_key(
     tags: dict[str, str] | None = None,
 ) -> Any:
     """One customer-managed key with its policy and alias ``alias/<name>-<purpose>``."""
-    signing = purpose is KeyPurpose.signing
     key = aws("kms_key").KmsKey(
         scope,
         id,
-        description=f"{name}: {_DESCRIPTIONS[purpose]}",
-        key_usage="SIGN_VERIFY" if signing else "ENCRYPT_DECRYPT",
-        customer_master_key_spec="ECC_NIST_P256" if signing else "SYMMETRIC_DEFAULT",
-        # AWS cannot rotate asymmetric key material; signing keys are rotated by re-keying.
-        enable_key_rotation=not signing,
+        description=f"{name}: {KEY_DESCRIPTIONS[purpose]}",
+        **key_settings(purpose),  # usage, spec, rotation: modules/aws/posture.py
         deletion_window_in_days=deletion_window_days,
         policy=key_policy(purpose, account=account_id(scope), region=region, admins=admins or []),
         tags=merged_tags(tags, Name=f"{name}-{purpose}", Purpose=str(purpose)),

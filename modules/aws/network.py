@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import string
 from typing import Any
 
@@ -28,15 +27,8 @@ from modules.aws.common import (
     policy_json,
 )
 from modules.aws.kms import own_key
+from modules.aws.posture import INTERFACE_ENDPOINTS, split_cidr
 from modules.cdk import Construct, aws
-
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "ec2", "eks")
-
-
-def split_cidr(cidr: ipaddress.IPv4Network, parts: int) -> list[ipaddress.IPv4Network]:
-    """``parts`` equal subnets of ``cidr`` (rounded up to a power of two); the rest stays free."""
-    extra_bits = (parts - 1).bit_length()
-    return list(cidr.subnets(prefixlen_diff=extra_bits))[:parts]
 
 
 class SegmentedNetwork(Construct):

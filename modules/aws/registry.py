@@ -12,34 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from blueprints.schema import KeyPurpose, Registries
-from modules.aws.common import DEFAULT_REGION, LogSink, account_id, merged_tags, policy_json
+from modules.aws.common import DEFAULT_REGION, LogSink, account_id, merged_tags
 from modules.aws.kms import own_key
+from modules.aws.posture import ACCESS_LOG_PREFIX, PUBLIC_ACCESS_BLOCK, bucket_policy
 from modules.cdk import Construct, aws
-
-ACCESS_LOG_PREFIX = "s3-access/"
-
-
-def bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] | None = None) -> str:
-    return policy_json([
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},  # same as "*" on AWS; moto crashes on a string principal
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        {
-            # A put may omit the header (default SSE-KMS applies) but may not ask for SSE-S3 or none.
-            "Sid": "DenyPutsNotEncryptedWithKms",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-        },
-        *(extra or []),
-    ])
 
 
 class SecureBucket(Construct):
@@ -69,8 +45,7 @@ class SecureBucket(Construct):
         )
         b = self.bucket.id
         aws("s3_bucket_public_access_block").S3BucketPublicAccessBlock(
-            self, "public-access-block", bucket=b, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True,
+            self, "public-access-block", bucket=b, **PUBLIC_ACCESS_BLOCK
         )
         aws("s3_bucket_ownership_controls").S3BucketOwnershipControls(
             self, "ownership", bucket=b, rule={"object_ownership": "BucketOwnerEnforced"}
