@@ -53,6 +53,7 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
     signer = get_signer(signer_kind, env)
     if mv.signature.signed:
         if mv.signature.key_id == signer.key_id:
+            publish_signature(mv)  # (again: a version signed before an upload failed, or before model.sig)
             return mv
         raise Conflict(
             f"{ref} is already signed by key {mv.signature.key_id} ({mv.signature.signer_kind})",
@@ -79,7 +80,22 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
             raise Conflict(f"{ref} was signed concurrently by someone else", hint=f"run mlctl model show {ref}")
         audit.record(action="model.sign", subject=ref, digests={"root": mv.root_digest, "key": signer.key_id},
                      details={"signer": signer.kind}, session=s)
-    return get_version(name, version)
+    signed = get_version(name, version)
+    publish_signature(signed)
+    return signed
+
+
+def publish_signature(mv: ModelVersion) -> str:
+    """Put the version's bundle beside its bytes in the artifact store (``<prefix>/model.sig``), where
+    the in-pod verifier (``control_plane.signing.verify_pod``) reads it. The registry row stays the
+    reference: the verifier also pins the root digest the release names, so a bundle swapped in the
+    bucket gains nothing. Idempotent; returns the signature's URI."""
+    from control_plane.registry.service import artifact_location
+    from control_plane.signing import SIGNATURE_FILENAME
+
+    bundle, _ = signature_material(mv.name, mv.version)
+    store, prefix = artifact_location(mv)
+    return store.put_blob(f"{prefix}/{SIGNATURE_FILENAME}", bundle)
 
 
 def signature_material(name: str, version: str) -> tuple[bytes, bytes]:
