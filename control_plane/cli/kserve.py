@@ -81,6 +81,8 @@ def render(
         str | None, typer.Option(help="Standard: also render the HTTPRoute, e.g. blue=90,green=10.")
     ] = None,
     hostname: Annotated[str | None, typer.Option(help="HTTPRoute hostname.")] = None,
+    verifier_image: Annotated[str | None, typer.Option(
+        help="In-pod model verifier image, REPO@sha256:<digest> (default: $MLCTL_VERIFIER_IMAGE).")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Print the InferenceService (and HTTPRoute) for a model version, validated against the CRDs."""
@@ -91,6 +93,7 @@ def render(
         gpu_pool=gpu_pool,
         gpus=gpus,
         hostnames=(hostname,) if hostname else (),
+        **({"verifier_image": verifier_image} if verifier_image else {}),
     )
     served = ServedModel(
         name=model,

@@ -84,12 +84,14 @@ def export(name: str, version: str, dest: str | Path, *, public_key_out: str | P
         if target.exists():
             target.rmdir()  # empty (checked above)
         os.replace(copy, target)
+        os.chmod(target, 0o700)  # model bytes may be confidential: private until the user shares them
     except VerificationFailed as exc:
         audit.record(action="model.export", subject=ref, decision="deny", reasons=[exc.message],
                      digests={"root": mv.root_digest})
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
