@@ -10,6 +10,7 @@ Useful for review and GitOps: every object is validated against the KServe / Gat
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,8 +94,9 @@ def render(
         gpu_pool=gpu_pool,
         gpus=gpus,
         hostnames=(hostname,) if hostname else (),
-        **({"verifier_image": verifier_image} if verifier_image else {}),
     )
+    if verifier_image:
+        opts = dataclasses.replace(opts, verifier_image=verifier_image)
     served = ServedModel(
         name=model,
         version=version,
