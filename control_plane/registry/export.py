@@ -7,6 +7,8 @@ result verifies with the upstream tool as it is::
 
     model_signing verify key --signature DIR/model.sig --public_key DIR.pub.pem DIR
 
+(add ``--no-ignore-git-paths`` when the model holds git files such as ``.gitattributes``: we sign them)
+
 (the key is kept outside DIR because any file inside it that the signature does not list is, by
 design, refused as an extra file).
 """
@@ -38,8 +40,10 @@ class ExportResult:
     files: int
 
     def upstream_command(self) -> str:
+        # --no-ignore-git-paths: the pinned configuration signs git files too (.gitattributes in a
+        # Hugging Face model, say), which the upstream CLI would otherwise skip and report missing.
         return (f"model_signing verify key --signature {self.signature} --public_key {self.public_key} "
-                f"{self.directory}")
+                f"--no-ignore-git-paths {self.directory}")
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "upstream_command": self.upstream_command()}

@@ -23,13 +23,13 @@ from tests.registry.conftest import make_model, run_cli
 UPSTREAM = Path(sys.executable).parent / "model_signing"
 
 
-def upstream_verify(directory: Path, key: Path) -> subprocess.CompletedProcess[str]:
+def upstream_verify(directory: Path, key: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """The command docs/signing.md gives an auditor, exactly."""
     if not UPSTREAM.exists():
         pytest.skip(f"the upstream model_signing CLI is not installed at {UPSTREAM}")
     return subprocess.run(
         [str(UPSTREAM), "verify", "key", "--signature", str(directory / "model.sig"), "--public_key", str(key),
-         str(directory)],
+         *flags, str(directory)],
         capture_output=True, text=True, timeout=120, check=False,
     )
 
@@ -51,7 +51,7 @@ def test_export_verifies_with_the_upstream_cli_and_a_flipped_byte_fails_it(
     key = tmp_path / "out" / "fraud-3.pub.pem"
     assert result["public_key"] == str(key) and result["signature"] == str(out / "model.sig")
     assert result["upstream_command"] == (
-        f"model_signing verify key --signature {out}/model.sig --public_key {key} {out}")
+        f"model_signing verify key --signature {out}/model.sig --public_key {key} --no-ignore-git-paths {out}")
 
     # exactly the registered bytes, the registry's bundle and the signer's key
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
@@ -147,3 +147,20 @@ def test_export_never_overwrites_and_needs_a_signature_and_the_permission(
     result = export("fraud", "5", empty, public_key_out=tmp_path / "keys" / "signer.pem")
     assert Path(result.public_key).read_bytes() == LocalSigner().public_key_pem()
     shutil.rmtree(empty)
+
+
+def test_a_model_with_git_files_needs_the_printed_flag(roles: Path, act_as: Callable[[str], None],
+                                                       tmp_path: Path) -> None:
+    """We sign git files too; the upstream CLI skips them unless told not to, which is why the
+    command mlctl prints carries --no-ignore-git-paths."""
+    act_as("eli")
+    src = make_model(tmp_path / "src" / "llm")
+    (src / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    registry.register("llm", "1", src, code_commit="abcdef1")
+    registry.sign("llm", "1")
+    result = export("llm", "1", tmp_path / "llm-1")
+    out, key = Path(result.directory), Path(result.public_key)
+    assert (out / ".gitattributes").is_file()
+    ok = upstream_verify(out, key, "--no-ignore-git-paths")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert upstream_verify(out, key).returncode != 0  # the short form skips .gitattributes
