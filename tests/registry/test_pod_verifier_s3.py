@@ -213,3 +213,58 @@ def test_a_restarted_init_container_starts_from_an_empty_volume(
     proc = run_verifier(aws_emulator, tmp_path, *pod_args(released, pod, keys))
     assert proc.returncode == 0, proc.stderr
     assert not (pod / "models" / "leftover").exists()
+
+
+@pytest.fixture(scope="module")
+def k8s_api() -> Any:
+    from tests.k8s_emulator import KubernetesApi, crd_file, crds_dir, have_crds
+
+    crds = ("serving.kserve.io_inferenceservices.yaml", "gateway.networking.k8s.io_httproutes.yaml")
+    if not have_crds(*crds):
+        pytest.skip(f"KServe / Gateway API CRDs not found in {crds_dir()} (set KSERVE_CRDS_DIR)")
+    with KubernetesApi(crds=[crd_file(c) for c in crds]) as api:
+        yield api
+
+
+def test_the_pod_spec_applied_to_the_cluster_refuses_a_bucket_tampered_after_the_gate(
+    released: registry.ModelVersion, s3_env: Any, s3: Any, aws_emulator: str, k8s_api: Any, tmp_path: Path
+) -> None:
+    """End to end on the emulators: the release's InferenceService goes to the Kubernetes API
+    emulator (real CRD, server-side validation); its storage-initializer's own command and arguments,
+    read back from the API, are run against the S3 emulator (mount paths mapped to directories here):
+    they pass before the bucket is touched and refuse it, naming the file, after."""
+    from control_plane.drivers.base import Deployment, Resources
+    from control_plane.kserve import verification
+    from control_plane.kserve.driver import KubernetesDriver
+    from control_plane.kserve.model import ServingOptions
+
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    kubeconfig = k8s_api.write_kubeconfig(tmp_path / "kubeconfig", namespace=namespace)
+    driver = KubernetesDriver(s3_env, options=ServingOptions(namespace=namespace, gpus=0), kubeconfig=kubeconfig)
+    driver.apply("fraud", "green", Deployment(
+        service="fraud", model_name="fraud", model_version="1", digest=released.root_digest, release_id="rel-1",
+        storage_uri=released.artifact_uri, resources=Resources(cpu="1", memory="2Gi", gpus=0),
+        environment=s3_env.name,
+    ))
+    isvc = k8s_api.object("serving.kserve.io/v1beta1/inferenceservices", namespace, "fraud-green")
+    [init] = isvc["spec"]["predictor"]["initContainers"]
+    assert init["name"] == "storage-initializer"
+    assert init["command"][:3] == ["python", "-m", "control_plane.signing.verify_pod"]
+
+    keys = trusted_keys_mount(tmp_path / "keys", LocalSigner().public_key_pem())
+
+    def pod_start(n: int) -> tuple[subprocess.CompletedProcess[str], Path]:
+        pod = tmp_path / f"pod-{n}"
+        mapping = {verification.MODEL_MOUNT: str(pod / "models"), verification.KEYS_MOUNT: str(keys)}
+        args = [mapping.get(a, a) for a in init["args"]]
+        return run_verifier(aws_emulator, tmp_path, *args, "--termination-log", str(pod / "termination-log")), pod
+
+    proc, _ = pod_start(1)
+    assert proc.returncode == 0, proc.stderr
+
+    bucket, prefix = released.artifact_uri[len("s3://"):].split("/", 1)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/weights/part-2.bin", Body=b"tampered after the gate")
+    proc, pod = pod_start(2)  # a restart or a scale-up, after the gate passed
+    assert proc.returncode == 8
+    assert "'weights/part-2.bin' was changed" in proc.stderr
+    assert "'weights/part-2.bin' was changed" in (pod / "termination-log").read_text()
