@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from control_plane import audit
-from control_plane.errors import Conflict, VerificationFailed
+from control_plane.errors import Conflict, MlctlError, VerificationFailed
+from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
 from control_plane.registry.service import get_version, materialized, now
@@ -81,7 +82,14 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
         audit.record(action="model.sign", subject=ref, digests={"root": mv.root_digest, "key": signer.key_id},
                      details={"signer": signer.kind}, session=s)
     signed = get_version(name, version)
-    publish_signature(signed)
+    try:
+        publish_signature(signed)
+    except MlctlError as exc:
+        # The signature is recorded (the reference); a pod refuses the model until model.sig is
+        # beside it, so say so instead of failing a signing that has happened.
+        info(f"[yellow]warning:[/] {ref} is signed, but model.sig could not be published beside it "
+             f"({exc.message}); run `mlctl model sign {ref}` again to publish it: pods on Kubernetes "
+             "refuse the model until then")
     return signed
 
 

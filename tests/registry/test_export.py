@@ -57,6 +57,10 @@ def test_export_verifies_with_the_upstream_cli_and_a_flipped_byte_fails_it(
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == sorted([*signed.files, "model.sig"])
     assert (out / "model.sig").read_bytes() == registry.signature_material("fraud", "3")[0]
+    # signing published the same bundle beside the model in the (local) artifact store
+    from urllib.parse import urlparse
+
+    assert (Path(urlparse(signed.artifact_uri).path) / "model.sig").read_bytes() == (out / "model.sig").read_bytes()
     assert key.read_bytes() == LocalSigner().public_key_pem()
 
     ok = upstream_verify(out, key)
