@@ -70,7 +70,11 @@ def load_trusted_keys(directory: Path | None, files: Sequence[Path] = ()) -> lis
         except OSError as exc:
             raise VerificationFailed(f"trusted key {path} cannot be read: {exc.strerror}",
                                      hint="fix the trusted-keys ConfigMap") from None
-        load_p256_public_key(pem)  # raises naming the problem
+        try:
+            load_p256_public_key(pem)
+        except VerificationFailed as exc:
+            raise VerificationFailed(f"trusted key {path}: {exc.message}",
+                                     hint="fix the trusted-keys ConfigMap: one PEM P-256 public key per entry") from None
         keys.append(TrustedKey(str(path), pem, key_fingerprint(pem), upstream_key_hint(pem)))
     if not keys:
         raise VerificationFailed(

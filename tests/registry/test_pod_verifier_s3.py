@@ -268,3 +268,17 @@ def test_the_pod_spec_applied_to_the_cluster_refuses_a_bucket_tampered_after_the
     assert proc.returncode == 8
     assert "'weights/part-2.bin' was changed" in proc.stderr
     assert "'weights/part-2.bin' was changed" in (pod / "termination-log").read_text()
+
+
+def test_a_broken_trust_store_stops_the_pod_naming_the_entry(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from control_plane.signing import verify_pod
+
+    keys = trusted_keys_mount(tmp_path / "keys", LocalSigner().public_key_pem(), b"not a key\n")
+    model = make_model(tmp_path / "m")
+    code = verify_pod.run(["--model-dir", str(model), "--trusted-keys", str(keys),
+                           "--termination-log", str(tmp_path / "tl")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 8
+    assert "key-1.pem" in err and "not a valid PEM" in err
+    assert (tmp_path / "tl").read_text().startswith("model verification failed: trusted key")
