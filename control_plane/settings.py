@@ -37,3 +37,15 @@ def state_dir(*parts: str) -> Path:
 def actor() -> str | None:
     """The acting identity: ``--as`` sets MLCTL_ACTOR for the process; OIDC claims come later."""
     return os.environ.get("MLCTL_ACTOR") or None
+
+
+def verifier_image() -> str | None:
+    """``MLCTL_VERIFIER_IMAGE``: the in-pod model verifier, REPOSITORY@sha256:<digest> (docs/kubernetes.md);
+    by default the mlctl tools image (``MLCTL_TOOLS_IMAGE``, docs/optimize.md), which holds the same
+    package. Unset: no InferenceService is rendered, since nothing would verify the model it serves."""
+    return os.environ.get("MLCTL_VERIFIER_IMAGE") or os.environ.get("MLCTL_TOOLS_IMAGE") or None
+
+
+def trusted_keys_configmap() -> str:
+    """``MLCTL_TRUSTED_KEYS_CONFIGMAP``: the ConfigMap of PEM public keys the in-pod verifier trusts."""
+    return os.environ.get("MLCTL_TRUSTED_KEYS_CONFIGMAP") or "mlctl-trusted-model-keys"

@@ -7,21 +7,21 @@ import rego.v1
 
 # Separation of duties: whoever builds or ships a model (data-scientist, ml-engineer,
 # platform-admin) cannot approve it; approvers and security officers approve and nothing else
-# that changes state; auditors only read and export the trail.
+# that changes state; auditors only read and export the trail (and signed models, for checking).
 grants := {
 	"data-scientist": {"model.register"},
 	"ml-engineer": {
-		"model.register", "model.sign", "model.optimize", "model.validate",
+		"model.register", "model.sign", "model.optimize", "model.validate", "model.export",
 		"release", "release.promote", "release.abort", "release.resume", "release.rollback",
 		"monitor.drift", "pipeline.run",
 	},
 	"approver": {"approve"},
-	"security-officer": {"approve", "audit.verify", "audit.export"},
+	"security-officer": {"approve", "audit.verify", "audit.export", "model.export"},
 	"platform-admin": {
 		"model.sign", "release", "release.promote", "release.abort", "release.resume", "release.rollback",
 		"infra.bootstrap", "infra.apply", "infra.destroy", "local.up", "local.down", "audit.verify",
 	},
-	"auditor": {"audit.verify", "audit.export"},
+	"auditor": {"audit.verify", "audit.export", "model.export"},
 }
 
 known_actions := {a | actions := grants[_]; some a in actions}

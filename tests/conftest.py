@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_VERIFIER_IMAGE = "123456789012.dkr.ecr.me-central-1.amazonaws.com/mlctl-tools@sha256:" + "ab" * 32
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
 
 
@@ -25,6 +26,8 @@ def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("MLCTL_HOME", str(home))
     monkeypatch.delenv("MLCTL_DB_URL", raising=False)
     monkeypatch.delenv("MLCTL_ACTOR", raising=False)
+    # Rendered InferenceServices need the in-pod verifier's image, pinned (docs/kubernetes.md).
+    monkeypatch.setenv("MLCTL_VERIFIER_IMAGE", TEST_VERIFIER_IMAGE)
     from control_plane.store import db
 
     db.reset_engines()

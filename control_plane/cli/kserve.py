@@ -10,6 +10,7 @@ Useful for review and GitOps: every object is validated against the KServe / Gat
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,6 +82,8 @@ def render(
         str | None, typer.Option(help="Standard: also render the HTTPRoute, e.g. blue=90,green=10.")
     ] = None,
     hostname: Annotated[str | None, typer.Option(help="HTTPRoute hostname.")] = None,
+    verifier_image: Annotated[str | None, typer.Option(
+        help="In-pod model verifier image, REPO@sha256:<digest> (default: $MLCTL_VERIFIER_IMAGE).")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Print the InferenceService (and HTTPRoute) for a model version, validated against the CRDs."""
@@ -92,6 +95,8 @@ def render(
         gpus=gpus,
         hostnames=(hostname,) if hostname else (),
     )
+    if verifier_image:
+        opts = dataclasses.replace(opts, verifier_image=verifier_image)
     served = ServedModel(
         name=model,
         version=version,

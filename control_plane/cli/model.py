@@ -1,4 +1,4 @@
-"""``mlctl model``: register, show, list, sign and verify model versions."""
+"""``mlctl model``: register, show, list, sign, verify and export model versions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from control_plane import registry
 from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
 from control_plane.registry.lineage import CLASSIFICATIONS
 
-app = typer.Typer(help="Model registry: register with lineage, show, list, sign and verify.", no_args_is_help=True)
+app = typer.Typer(help="Model registry: register with lineage, show, list, sign, verify and export.", no_args_is_help=True)
 
 BlueprintOption = Annotated[
     Path | None,
@@ -170,25 +170,39 @@ def sign(
 
 @app.command()
 def verify(
-    ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
+    ref: Annotated[str | None, typer.Argument(help="NAME:VERSION (optional with --bundle).")] = None,
     path: Annotated[Path | None, typer.Option(
         "--path", help="Verify this local copy (e.g. what a server downloaded) instead of the artifact store's.")] = None,
     key: Annotated[Path | None, typer.Option(
-        "--key", help="Trust only this public key (PEM) instead of the one recorded in the registry.")] = None,
+        "--key", "--public-key",
+        help="Trust only this public key (PEM) instead of the one recorded in the registry.")] = None,
+    bundle: Annotated[Path | None, typer.Option(
+        "--bundle", help="Verify against this signature bundle file (e.g. DIR/model.sig from `mlctl model "
+        "export`) instead of the registry's; --path defaults to the bundle's directory.")] = None,
     blueprint: BlueprintOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Verify model bytes against the registered signature; refuses naming the file that differs."""
+    """Verify model bytes against the registered signature; refuses naming the file that differs.
+
+    With --bundle no registry is needed: mlctl model verify --bundle out/fraud-3/model.sig
+    --public-key out/fraud-3.pub.pem
+    """
     from control_plane.errors import MlctlError
 
     _use_blueprint(blueprint)
-    name, version = registry.parse_ref(ref)
     pem = None
     if key is not None:
         try:
             pem = key.read_bytes()
         except OSError as exc:
             raise MlctlError(f"--key {key}: cannot read it ({exc})", hint="pass a PEM public key file") from None
+    if bundle is not None:
+        _verify_bundle(bundle, path, pem, ref, output)
+        return
+    if ref is None:
+        raise MlctlError("missing NAME:VERSION", hint="mlctl model verify NAME:V, or --bundle FILE --public-key PEM",
+                         exit_code=2)
+    name, version = registry.parse_ref(ref)
     result = registry.verify(name, version, path=path, public_key_pem=pem)
     if output is OutputFormat.json:
         emit_json({"verified": True, **result.as_dict()})
@@ -196,6 +210,47 @@ def verify(
     console.print(f"[green]verified[/] {result.ref}: {result.files} files from {result.source} match "
                   f"{result.root_digest}, signed by {result.key_id} ({result.signer_kind}; key from "
                   f"{result.key_source}); provenance {result.provenance}")
+
+
+def _verify_bundle(bundle: Path, path: Path | None, pem: bytes | None, ref: str | None,
+                   output: OutputFormat) -> None:
+    from control_plane.registry.export import verify_bundle
+
+    result = verify_bundle(bundle, path=path, public_key_pem=pem, ref=ref)
+    if output is OutputFormat.json:
+        emit_json({"verified": True, **result.as_dict()})
+        return
+    console.print(f"[green]verified[/] {result.directory}: {result.files} files match {result.bundle} "
+                  f"({result.root_digest}{', ' + result.ref if result.ref else ''}), signed by {result.key_id} "
+                  f"(key from {result.key_source})")
+
+
+@app.command()
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
+    directory: Annotated[Path, typer.Argument(help="New (or empty) directory to write the model into.")],
+    public_key_out: Annotated[Path | None, typer.Option(
+        "--public-key-out", help="Where to write the signer's public key (default: DIR.pub.pem, beside DIR).")] = None,
+    blueprint: BlueprintOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Export the exact registered bytes with model.sig and the signer's public key, verified on the way out.
+
+    Example: mlctl model export fraud:3 out/fraud-3, then anyone verifies it with
+    model_signing verify key --signature out/fraud-3/model.sig --public_key out/fraud-3.pub.pem out/fraud-3
+    """
+    from control_plane.registry.export import export as export_version
+
+    _use_blueprint(blueprint)
+    name, version = registry.parse_ref(ref)
+    result = export_version(name, version, directory, public_key_out=public_key_out)
+    if output is OutputFormat.json:
+        emit_json(result.as_dict())
+        return
+    console.print(f"exported [bold]{result.ref}[/] ({result.root_digest}, {result.files} files, verified) to "
+                  f"{result.directory}; signature {result.signature}; public key {result.public_key} "
+                  f"({result.key_id})")
+    console.print(f"verify anywhere: {result.upstream_command()}", soft_wrap=True, markup=False)
 
 
 # Steps owned by other packages, exposed under `mlctl model` where release engineers look for them.

@@ -7,9 +7,10 @@ the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from control_plane import settings
 from control_plane.errors import MlctlError
 from control_plane.kserve import naming
 
@@ -108,6 +109,10 @@ class ServingOptions:
     gateway_name: str = "kserve-ingress-gateway"
     gateway_namespace: str = "kserve"
     hostnames: tuple[str, ...] = ()
+    # The in-pod verifier (control_plane.kserve.verification): its image, pinned by digest, and the
+    # ConfigMap of public keys it trusts. Read from MLCTL_VERIFIER_IMAGE / MLCTL_TRUSTED_KEYS_CONFIGMAP.
+    verifier_image: str | None = field(default_factory=settings.verifier_image)
+    trusted_keys_configmap: str = field(default_factory=settings.trusted_keys_configmap)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", parse_mode(self.mode))

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from blueprints.schema import Cloud, Environment, NodePool
 from control_plane.errors import BlueprintError, PolicyViolation
-from control_plane.kserve import naming
+from control_plane.kserve import naming, verification
 from control_plane.kserve.model import Colour, DeploymentMode, ModelFormat, ServedModel, ServingOptions
 
 API_VERSION: Final = "serving.kserve.io/v1beta1"
@@ -198,10 +198,15 @@ def render_inference_service(
         predictor["tolerations"] = _tolerations(pool)
         if pool.labels:
             predictor["nodeSelector"] = dict(pool.labels)
+    # The model is downloaded and verified by our storage-initializer (control_plane.kserve.verification)
+    # before the model server starts; the server mounts the verified bytes read-only.
+    predictor["initContainers"] = [verification.init_container(model, env, opts, TRITON_UID)]
+    predictor["volumes"] = verification.volumes(opts)
+    model_spec["volumeMounts"] = [verification.model_mount()]
     if opts.read_only_root_fs:
         # Triton and its backends write scratch files under /tmp; everything else stays read-only.
-        predictor["volumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
-        model_spec["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+        predictor["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}})
+        model_spec["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108 - an emptyDir
     if canary_traffic_percent is not None:
         predictor["canaryTrafficPercent"] = canary_traffic_percent
 

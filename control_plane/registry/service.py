@@ -288,10 +288,9 @@ def _statement(name: str, version: str, root_hex: str, lineage: Mapping[str, Any
     )
 
 
-def materialize(name: str, version: str, dest: str | Path) -> Path:
-    """Download exactly the registered bytes into ``dest`` (each file's sha256 checked)."""
-    mv = get_version(name, version)
-    prefix = _prefix(name, version, mv.root_hex)
+def artifact_location(mv: ModelVersion) -> tuple[ArtifactStore, str]:
+    """The store holding a version's bytes and their prefix in it (``models/NAME/V/<root hex>``)."""
+    prefix = _prefix(mv.name, mv.version, mv.root_hex)
     if mv.artifact_uri.startswith("file://"):
         # The recorded location, not today's $MLCTL_HOME: a shared PostgreSQL registry may be read
         # from another home on the same machine.
@@ -304,6 +303,13 @@ def materialize(name: str, version: str, dest: str | Path) -> Path:
         store: ArtifactStore = LocalArtifactStore(Path(path[: -len(prefix) - 1]))
     else:
         store = store_for_uri(mv.artifact_uri)
+    return store, prefix
+
+
+def materialize(name: str, version: str, dest: str | Path) -> Path:
+    """Download exactly the registered bytes into ``dest`` (each file's sha256 checked)."""
+    mv = get_version(name, version)
+    store, prefix = artifact_location(mv)
     return store.get_dir(prefix, Path(dest), mv.files)
 
 

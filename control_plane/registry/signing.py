@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from control_plane import audit
-from control_plane.errors import Conflict, VerificationFailed
+from control_plane.errors import Conflict, MlctlError, VerificationFailed
+from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
 from control_plane.registry.service import get_version, materialized, now
@@ -53,6 +54,7 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
     signer = get_signer(signer_kind, env)
     if mv.signature.signed:
         if mv.signature.key_id == signer.key_id:
+            publish_signature(mv)  # (again: a version signed before an upload failed, or before model.sig)
             return mv
         raise Conflict(
             f"{ref} is already signed by key {mv.signature.key_id} ({mv.signature.signer_kind})",
@@ -79,7 +81,29 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
             raise Conflict(f"{ref} was signed concurrently by someone else", hint=f"run mlctl model show {ref}")
         audit.record(action="model.sign", subject=ref, digests={"root": mv.root_digest, "key": signer.key_id},
                      details={"signer": signer.kind}, session=s)
-    return get_version(name, version)
+    signed = get_version(name, version)
+    try:
+        publish_signature(signed)
+    except MlctlError as exc:
+        # The signature is recorded (the reference); a pod refuses the model until model.sig is
+        # beside it, so say so instead of failing a signing that has happened.
+        info(f"[yellow]warning:[/] {ref} is signed, but model.sig could not be published beside it "
+             f"({exc.message}); run `mlctl model sign {ref}` again to publish it: pods on Kubernetes "
+             "refuse the model until then")
+    return signed
+
+
+def publish_signature(mv: ModelVersion) -> str:
+    """Put the version's bundle beside its bytes in the artifact store (``<prefix>/model.sig``), where
+    the in-pod verifier (``control_plane.signing.verify_pod``) reads it. The registry row stays the
+    reference: the verifier also pins the root digest the release names, so a bundle swapped in the
+    bucket gains nothing. Idempotent; returns the signature's URI."""
+    from control_plane.registry.service import artifact_location
+    from control_plane.signing import SIGNATURE_FILENAME
+
+    bundle, _ = signature_material(mv.name, mv.version)
+    store, prefix = artifact_location(mv)
+    return store.put_blob(f"{prefix}/{SIGNATURE_FILENAME}", bundle)
 
 
 def signature_material(name: str, version: str) -> tuple[bytes, bytes]:
