@@ -184,6 +184,11 @@ def record(
             event.listen(session, "after_commit", lambda _s: _auto_checkpoint(), once=True)
         return entry
     with get_engine().begin() as conn:  # a plain Core transaction: no ORM session to set up per entry
+        if conn.dialect.name == "postgresql":
+            # The PostgreSQL twin of SQLite's synchronous=NORMAL, for this transaction only: commit
+            # without waiting for the WAL flush (never inconsistent; a crash may lose the newest
+            # entries). The next signed head's commit flushes them before the head leaves the database.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         entry, due = _append(conn, fields)
     if due:
         _auto_checkpoint()
@@ -463,66 +468,105 @@ class _Walk:
     anchor_mismatches: list[tuple[Any, int]] = field(default_factory=list)  # (anchor.Listed, covered before)
 
 
+def _first_bad_seal(pending: list[tuple[int, bytes, str | None]], sealer: seal.Sealer) -> int | None:
+    for seq, leaf, stored in pending:
+        if sealer.hexdigest(leaf) != stored:
+            return seq
+    return None
+
+
+def _bad_seal(report: AuditReport, seq: int) -> None:
+    report.problems.append(
+        f"entry #{seq}: its seal is missing or does not verify with the host audit key (the entry was forged, or "
+        "the log rewritten from here)"
+    )
+    report.first_bad = seq
+
+
 def _walk(conn: Connection, by_size: dict[int, list[_Candidate]], anchored: dict[int, list[Any]],
           report: AuditReport) -> _Walk:
-    """Stream every entry once: order, leaf hash, seal, and the tree root at every signed head's
-    size. Stops at the first bad entry (report.first_bad). The hot loop of verification."""
+    """Stream every entry once: order, leaf hash, and the tree root at every signed head's size.
+    Stops at the first bad entry (report.first_bad). The hot loop of verification.
+
+    Seals are checked where no signature speaks for the entries: after the newest head that
+    matches, and inside a range whose head does not match (to name the entry that changed). Where
+    a validly signed root matches, it already proves every entry under it."""
     walk = _Walk()
     last_seq = conn.execute(select(AuditRow.seq).order_by(AuditRow.seq.desc()).limit(1)).scalar() or 0
     sealer = seal.Sealer()
     tree = merkle.CompactRange()
-    sha256, append, seal_of = hashlib.sha256, tree.append, sealer.hexdigest
-    expected = 1
-    for batch in _batches(conn):
-        for row in batch:
-            seq = row[9]
-            report.entries += 1
-            if seq != expected:
-                missing = f"#{expected}" if seq == expected + 1 else f"#{expected}..#{seq - 1}"
-                report.problems.append(f"entry {missing} is missing: the log jumps from #{expected - 1} to #{seq} "
-                                       "(entries deleted)")
-                report.first_bad = expected
-                return walk
-            leaf = sha256(b"\x00" + leaf_data(row)).digest()
-            if leaf.hex() != row[12]:
-                moved = _diagnose_moved(list(row[:12]), row[12] or "", last_seq)
-                why = (f"it is entry #{moved} moved here (entries reordered or inserted)" if moved
-                       else "its content was edited after it was recorded")
-                report.problems.append(f"entry #{seq}: content does not match its hash: {why}")
-                report.first_bad = seq
-                return walk
-            if seal_of(leaf) != row[13]:
-                report.problems.append(
-                    f"entry #{seq}: its seal is missing or does not verify with the host audit key (the entry was "
-                    "forged, or the log rewritten from here)"
-                )
-                report.first_bad = seq
-                return walk
-            append(leaf)
-            walk.size = expected
-            expected += 1
-            in_bucket = anchored.get(seq)
-            if in_bucket:
-                root = tree.root().hex()
-                for item in in_bucket:
-                    if item.root == root:
-                        walk.anchored_ok = item
-                    else:
-                        walk.anchor_mismatches.append((item, walk.covered))
-            cands = by_size.get(seq)
-            if cands:
-                root = tree.root().hex()
-                bad = [c for c in cands if c.head.root != root]
-                if bad:
-                    report.problems.append(
-                        f"entries #{walk.covered + 1}..#{seq}: the tree root differs from the {_describe(bad[0])} "
-                        "(the log was rewritten after that head was signed)"
-                    )
-                    report.first_bad = walk.covered + 1
+    sha256, append = hashlib.sha256, tree.append
+    check = set(by_size) | set(anchored)
+    pending: list[tuple[int, bytes, str | None]] = []  # entries since the newest matching head
+    expected, count = 1, 0
+    try:
+        for batch in _batches(conn):
+            for row in batch:
+                seq = row[9]
+                count += 1
+                if seq != expected:
+                    if (bad := _first_bad_seal(pending, sealer)) is not None:
+                        _bad_seal(report, bad)
+                        return walk
+                    missing = f"#{expected}" if seq == expected + 1 else f"#{expected}..#{seq - 1}"
+                    report.problems.append(f"entry {missing} is missing: the log jumps from #{expected - 1} to "
+                                           f"#{seq} (entries deleted)")
+                    report.first_bad = expected
                     return walk
-                walk.covered, walk.reconciled = seq, cands[0]
-                report.heads_checked += len(cands)
-    return walk
+                leaf = sha256(b"\x00" + leaf_data(row)).digest()
+                if leaf.hex() != row[12]:
+                    if (bad := _first_bad_seal(pending, sealer)) is not None:
+                        _bad_seal(report, bad)
+                        return walk
+                    moved = _diagnose_moved(list(row[:12]), row[12] or "", last_seq)
+                    why = (f"it is entry #{moved} moved here (entries reordered or inserted)" if moved
+                           else "its content was edited after it was recorded")
+                    report.problems.append(f"entry #{seq}: content does not match its hash: {why}")
+                    report.first_bad = seq
+                    return walk
+                append(leaf)
+                pending.append((seq, leaf, row[13]))
+                expected += 1
+                if seq in check:
+                    walk.size = seq
+                    if not _at_head(walk, tree, seq, by_size, anchored, pending, sealer, report):
+                        return walk
+        walk.size = expected - 1
+        if (bad := _first_bad_seal(pending, sealer)) is not None:
+            _bad_seal(report, bad)
+        return walk
+    finally:
+        report.entries = count
+
+
+def _at_head(walk: _Walk, tree: merkle.CompactRange, seq: int, by_size: dict[int, list[_Candidate]],
+             anchored: dict[int, list[Any]], pending: list[tuple[int, bytes, str | None]], sealer: seal.Sealer,
+             report: AuditReport) -> bool:
+    """Compare the tree at a head's size; False when verification must stop here."""
+    root = tree.root().hex()
+    for item in anchored.get(seq, ()):
+        if item.root == root:
+            walk.anchored_ok = item
+        else:
+            walk.anchor_mismatches.append((item, walk.covered))
+    cands = by_size.get(seq)
+    if not cands:
+        return True
+    bad = [c for c in cands if c.head.root != root]
+    if bad:
+        if (first := _first_bad_seal(pending, sealer)) is not None:
+            _bad_seal(report, first)
+        else:
+            report.problems.append(
+                f"entries #{walk.covered + 1}..#{seq}: the tree root differs from the {_describe(bad[0])} (the log "
+                "was rewritten after that head was signed)"
+            )
+            report.first_bad = walk.covered + 1
+        return False
+    walk.covered, walk.reconciled = seq, cands[0]
+    report.heads_checked += len(cands)
+    pending.clear()
+    return True
 
 
 def verify() -> AuditReport:

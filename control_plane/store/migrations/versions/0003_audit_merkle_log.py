@@ -65,6 +65,7 @@ def upgrade() -> None:
 def _migrate_chain() -> None:
     from control_plane.audit import merkle, seal
     from control_plane.audit.entry import HASHED_FIELDS, leaf_data
+    from control_plane.errors import VerificationFailed
 
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT * FROM audit_entries ORDER BY seq")).fetchall()
@@ -76,10 +77,10 @@ def _migrate_chain() -> None:
     updates = []
     for row in rows:
         if row.seq != expected or row.prev_hash != prev or _old_chain_hash(prev, row) != row.entry_hash:
-            raise RuntimeError(
+            raise VerificationFailed(
                 f"audit entry #{row.seq} fails the old hash chain (edited, deleted or reordered): the upgrade to "
-                "the Merkle log stops here rather than seal tampered entries; restore the audit tables from "
-                "backup and run the upgrade again"
+                "the Merkle audit log stops here rather than seal tampered entries",
+                hint="restore the audit tables from backup, then run any mlctl command again to upgrade",
             )
         values = [None if f == "identity" else getattr(row, f) for f in HASHED_FIELDS]
         leaf = merkle.leaf_hash(leaf_data(values))
