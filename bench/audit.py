@@ -301,21 +301,25 @@ def main() -> int:
             results.append(_measure(backend, None, args.appends, args.entries))
         else:
             raise SystemExit(f"unknown backend {backend!r}: use sqlite and/or postgresql")
-    load = os.getloadavg()[0]
+        if args.output == "table":
+            _print(results[-1])  # as soon as it is measured: a long run keeps what it finished
     if args.output == "json":
-        print(json.dumps({"results": results, "load_average_1m": load, "cpus": os.cpu_count()}, indent=2))
-        return 0
-    print(f"audit log benchmark ({os.cpu_count()} CPUs, load average {load:.1f})")
-    for r in results:
-        print(f"\n[{r['backend']}]")
-        print(f"  appends, 1 transaction each : {r['append_per_s']:8.0f} /s   plain SHA-256 chain {r['append_floor_per_s']:8.0f} /s"
-              f"   time ratio {r['append_ratio']:.2f}x   (goal >= 1,000/s; {r['heads_signed_during_appends']} heads signed)")
-        if "verify_s" in r:
-            print(f"  verify {r['verify_entries']:,} entries    : {r['verify_s']:8.2f} s    plain SHA-256 chain {r['verify_floor_s']:8.2f} s"
-                  f"    time ratio {r['verify_ratio']:.2f}x   ({r['verify_per_s']:,.0f} entries/s; goal < 10 s for 1 M;"
-                  f" {r['verify_heads_checked']} heads checked)")
-            print(f"  inclusion proof at that size: {r['prove_s']:8.2f} s   (bulk load {r['bulk_load_s']:.0f} s, not timed)")
+        print(json.dumps({"results": results, "load_average_1m": os.getloadavg()[0], "cpus": os.cpu_count()},
+                         indent=2))
     return 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    print(f"\n[{r['backend']}]  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    print(f"  appends, 1 transaction each : {r['append_per_s']:8.0f} /s   plain SHA-256 chain "
+          f"{r['append_floor_per_s']:8.0f} /s   time ratio {r['append_ratio']:.2f}x   (goal >= 1,000/s; "
+          f"{r['heads_signed_during_appends']} heads signed)")
+    if "verify_s" in r:
+        print(f"  verify {r['verify_entries']:,} entries : {r['verify_s']:8.2f} s    plain SHA-256 chain "
+              f"{r['verify_floor_s']:8.2f} s    time ratio {r['verify_ratio']:.2f}x   ({r['verify_per_s']:,.0f} "
+              f"entries/s; goal < 10 s for 1 M; {r['verify_heads_checked']} heads checked)")
+        print(f"  inclusion proof at that size: {r['prove_s']:8.2f} s   (bulk load {r['bulk_load_s']:.0f} s, not timed)")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -15,13 +15,31 @@ app = typer.Typer(help="Verify, prove and export the tamper-evident audit log.",
 
 
 @app.command()
-def verify(output: OutputOption = OutputFormat.table) -> None:
+def verify(
+    output: OutputOption = OutputFormat.table,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Verify offline: this JSONL export instead of the database.")] = None,
+    heads: Annotated[list[Path] | None, typer.Option(
+        "--heads", help="With --export: signed heads (files or directories, e.g. copied from the bucket).")] = None,
+    public_key: Annotated[list[Path] | None, typer.Option(
+        "--public-key", help="With --export: the PEM public key(s) heads must verify with.")] = None,
+) -> None:
     """Check every entry and reconcile the Merkle tree with the signed heads in the database, in
     $MLCTL_HOME and in the audit bucket; name the first bad entry (exit 8).
 
-    Example: mlctl audit verify -o json
+    Examples: mlctl audit verify -o json;
+    mlctl audit verify --export log.jsonl --heads heads/ --public-key audit-key.pem (offline, as an auditor)
     """
-    report = audit.verify()
+    if export is not None:
+        from control_plane.audit.offline import verify_export
+        from control_plane.errors import MlctlError
+
+        if not heads or not public_key:
+            raise MlctlError("--export needs --heads and --public-key",
+                             hint="copy the heads from the audit bucket and the key from KMS (docs/audit.md)")
+        report = verify_export(export, heads, public_key)
+    else:
+        report = audit.verify()
     if output is OutputFormat.json:
         emit_json(report.as_dict())
     elif report.ok:

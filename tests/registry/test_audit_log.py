@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -178,6 +179,36 @@ def test_heads_only_verify_with_the_operators_keyring(
         audit.verify()
 
 
+def test_an_auditor_verifies_an_export_offline(tmp_path: Path) -> None:
+    from control_plane.audit.offline import verify_export
+    from control_plane.signing.signers import LocalSigner
+
+    for i in range(7):
+        audit.record(action="model.register", subject=f"m:{i}")
+    audit.checkpoint()
+    export = tmp_path / "log.jsonl"
+    audit.export(export)
+    key = tmp_path / "audit-key.pem"
+    key.write_bytes(LocalSigner().public_key_pem())
+    copied = tmp_path / "heads"
+    shutil.copytree(heads.local_dir(), copied)  # stands in for `aws s3 cp --recursive` of the bucket
+    report = verify_export(export, [copied / "heads.jsonl"], [key])
+    assert report.ok and report.entries == 7 and report.checkpoint["size"] == 7, report.problems
+
+    lines = export.read_text().splitlines()
+    edited = json.loads(lines[3])
+    edited["subject"] = "evil"
+    (tmp_path / "edited.jsonl").write_text("\n".join([*lines[:3], json.dumps(edited), *lines[4:]]) + "\n")
+    report = verify_export(tmp_path / "edited.jsonl", [copied / "heads.jsonl"], [key])
+    assert not report.ok and report.first_bad == 4 and "entry #4: content does not match" in report.problems[0]
+
+    (tmp_path / "short.jsonl").write_text("\n".join(lines[:5]) + "\n")
+    res = subprocess.run([sys.executable, "-m", "control_plane", "audit", "verify", "--export",
+                          str(tmp_path / "short.jsonl"), "--heads", str(copied), "--public-key", str(key)],
+                         capture_output=True, text=True)
+    assert res.returncode == 8 and "entry #6..#7 is missing" in " ".join(res.stderr.split()), res.stderr
+
+
 # --- the upgrade from the hash chain (migration 0003) ---
 
 
@@ -314,6 +345,17 @@ def test_rollback_of_database_and_home_is_caught_by_the_anchored_heads(
     report = audit.verify()
     assert report.ok, report.problems
     assert report.anchor is not None and report.anchor["size"] == 10 and report.anchor["reconciled"]
+
+    # An auditor checks the same log from the bucket's heads and the KMS public key alone.
+    audit.export(tmp_path / "log.jsonl")
+    copied = tmp_path / "bucket-heads"
+    copied.mkdir()
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="audit-heads/")["Contents"]:
+        s3.download_file(bucket, obj["Key"], str(copied / obj["Key"].rsplit("/", 1)[1]))
+    res = subprocess.run([sys.executable, "-m", "control_plane", "audit", "verify", "--export",
+                          str(tmp_path / "log.jsonl"), "--heads", str(copied), "--public-key",
+                          os.environ["MLCTL_AUDIT_TRUSTED_KEYS"]], capture_output=True, text=True)
+    assert res.returncode == 0 and "audit log intact: 10 entries; signed head #10" in res.stdout, res.stderr
 
     # The heads are in the bucket under COMPLIANCE retention: not even their owner can delete them.
     objects = s3.list_object_versions(Bucket=bucket, Prefix="audit-heads/")["Versions"]
