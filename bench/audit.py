@@ -266,14 +266,17 @@ def _measure(backend: str, url: str | None, appends: int, entries: int) -> dict[
             t = time.perf_counter()
             _bulk_load(engine, entries, "2026-12-01T00:00:00.000000Z")
             out["bulk_load_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            report = audit.verify()
-            out["verify_s"] = time.perf_counter() - t
-            assert report.ok and report.entries == entries, report.problems
+            ours_s, floor_s = [], []
+            for _ in range(2):  # interleaved, best of two: load on a shared machine hits both sides alike
+                t = time.perf_counter()
+                report = audit.verify()
+                ours_s.append(time.perf_counter() - t)
+                assert report.ok and report.entries == entries, report.problems
+                t = time.perf_counter()
+                assert _floor_verify(engine) == entries
+                floor_s.append(time.perf_counter() - t)
+            out["verify_s"], out["verify_floor_s"] = min(ours_s), min(floor_s)
             out["verify_heads_checked"] = report.heads_checked
-            t = time.perf_counter()
-            assert _floor_verify(engine) == entries
-            out["verify_floor_s"] = time.perf_counter() - t
             out["verify_ratio"] = out["verify_s"] / out["verify_floor_s"]
             out["verify_entries"] = entries
             out["verify_per_s"] = entries / out["verify_s"]

@@ -100,8 +100,14 @@ class Keyring:
     """Public keys heads may be signed with, by key id (sha256 of the SubjectPublicKeyInfo)."""
 
     def __init__(self, pems: dict[str, bytes], source: str) -> None:
+        from control_plane.signing.keys import load_p256_public_key
+
         self.pems = pems
         self.source = source
+        # Keys parsed once, and each distinct head checked once: the same head sits in the database,
+        # the local copy and the bucket, and a large log has thousands of heads.
+        self._keys = {kid: load_p256_public_key(pem) for kid, pem in pems.items()}
+        self._seen: dict[tuple[str, str, str], bool] = {}
 
     @classmethod
     def trusted(cls) -> Keyring:
@@ -123,16 +129,22 @@ class Keyring:
         return cls({s.key_id: s.public_key_pem()}, f"the {s.kind} signer's public key")
 
     def verifies(self, head: SignedHead) -> bool:
-        from control_plane.signing.keys import verify_signature
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
 
-        pem = self.pems.get(head.key_id)
-        if pem is None:
+        key = self._keys.get(head.key_id)
+        if key is None:
             return False
-        try:
-            sig = base64.b64decode(head.signature, validate=True)
-        except ValueError:
-            return False
-        return verify_signature(pem, head.signed_bytes(), sig)
+        data = head.signed_bytes()
+        memo = (head.key_id, head.signature, data.decode())
+        if memo not in self._seen:
+            try:
+                key.verify(base64.b64decode(head.signature, validate=True), data, ec.ECDSA(hashes.SHA256()))
+                self._seen[memo] = True
+            except (InvalidSignature, ValueError):
+                self._seen[memo] = False
+        return self._seen[memo]
 
 
 # --- the local copy, outside the database ---
