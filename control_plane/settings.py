@@ -49,3 +49,69 @@ def verifier_image() -> str | None:
 def trusted_keys_configmap() -> str:
     """``MLCTL_TRUSTED_KEYS_CONFIGMAP``: the ConfigMap of PEM public keys the in-pod verifier trusts."""
     return os.environ.get("MLCTL_TRUSTED_KEYS_CONFIGMAP") or "mlctl-trusted-model-keys"
+
+
+# --- the audit log (control_plane.audit reads these here and nowhere else) ---
+
+AUDIT_ANCHOR_MODES = ("auto", "s3", "off")
+
+
+def _int_setting(name: str, default: int, minimum: int) -> int:
+    from control_plane.errors import MlctlError
+
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise MlctlError(f"{name}={raw!r} is not a whole number >= {minimum}", hint=f"unset it to use {default}")
+    return value
+
+
+def audit_signer_kind() -> str:
+    """Who signs tree heads: ``local`` (development key), ``kms`` (the environment's KMS key), ``pkcs11``."""
+    return os.environ.get("MLCTL_AUDIT_SIGNER", "local")
+
+
+def audit_blueprint() -> Path:
+    """The environment whose KMS key signs heads and whose audit bucket anchors them."""
+    raw = os.environ.get("MLCTL_AUDIT_BLUEPRINT") or os.environ.get("MLCTL_BLUEPRINT")
+    return Path(raw) if raw else DEFAULT_BLUEPRINT
+
+
+def audit_anchor_mode() -> str:
+    """``auto``: anchor heads in the audit bucket when the environment is reachable (real cloud, or a
+    running emulator), keep them pending otherwise; ``s3``: anchoring is required (a failure is an
+    error); ``off``: local copies only (verification says so)."""
+    from control_plane.errors import MlctlError
+
+    mode = os.environ.get("MLCTL_AUDIT_ANCHOR", "auto")
+    if mode not in AUDIT_ANCHOR_MODES:
+        raise MlctlError(f"MLCTL_AUDIT_ANCHOR={mode!r} is not one of {', '.join(AUDIT_ANCHOR_MODES)}",
+                         hint="unset it for 'auto'")
+    return mode
+
+
+def audit_head_every() -> int:
+    """Issue a signed tree head after this many unsigned entries..."""
+    return _int_setting("MLCTL_AUDIT_HEAD_EVERY", 1000, 1)
+
+
+def audit_head_seconds() -> int:
+    """...or once the newest head is this many seconds old (0: at every append)."""
+    return _int_setting("MLCTL_AUDIT_HEAD_SECONDS", 60, 0)
+
+
+def audit_trusted_keys() -> list[Path]:
+    """PEM public keys (the operator's keyring, ``os.pathsep``-separated) that heads must verify with.
+    Empty: the configured signer's own public key (the dev key file, or KMS GetPublicKey)."""
+    raw = os.environ.get("MLCTL_AUDIT_TRUSTED_KEYS", "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def audit_log_id() -> str | None:
+    """Names this log in signed heads and in the bucket; default: derived from the database URL."""
+    return os.environ.get("MLCTL_AUDIT_LOG_ID") or None

@@ -1,9 +1,12 @@
-"""Audit tables: an append-only chain of entries plus one head row.
+"""Audit tables: the log's entries (Merkle leaves), one head row, and the signed tree heads.
 
 The head row is what every append locks first (``UPDATE ... WHERE id = 1``): on PostgreSQL that
 is a row lock, on SQLite it takes the database write lock, so appends from any number of
-processes serialise on it and the chain never forks. The head row also carries the newest signed
-checkpoint; a second copy lives outside the database (``$MLCTL_HOME/audit/checkpoint.json``).
+processes serialise on it and sequence numbers never fork. It carries the tree's compact range
+(the peaks, so a head is issued without re-reading the log) and the newest signed head.
+
+``prev_hash``/``entry_hash``/``checkpoint`` on entries are the pre-0003 hash chain, kept (nullable)
+as evidence for entries recorded before the upgrade; new entries leave them empty.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.store import Base
-
-GENESIS = "0" * 64
 
 
 class AuditRow(Base):
@@ -30,11 +31,12 @@ class AuditRow(Base):
     digests: Mapped[str] = mapped_column(Text)  # canonical JSON object
     details: Mapped[str] = mapped_column(Text)  # canonical JSON object
     host: Mapped[str] = mapped_column(String(255))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    # The signed checkpoint made when this entry was the head: rewriting the chain from an entry
-    # onwards (recomputing every hash) is caught at that entry, since nobody else can sign.
-    checkpoint: Mapped[str] = mapped_column(Text)
+    identity: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON object (entry.Identity)
+    leaf_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256(0x00 || leaf data)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)  # hex HMAC-SHA256(host key, leaf hash)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditHead(Base):
@@ -42,5 +44,18 @@ class AuditHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)  # signed checkpoint JSON
+    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # pre-0003 chain head
+    checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)  # the newest signed tree head (JSON)
+    peaks: Mapped[str] = mapped_column(Text)  # JSON list of hex subtree roots (merkle.CompactRange)
+    signed_size: Mapped[int] = mapped_column(Integer)
+    signed_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class TreeHeadRow(Base):
+    __tablename__ = "audit_tree_heads"
+
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[str] = mapped_column(String(40))
+    head: Mapped[str] = mapped_column(Text)  # the SignedHead JSON, exactly as signed
+    anchor: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # s3://... once anchored

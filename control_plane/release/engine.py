@@ -423,6 +423,8 @@ class Engine:
             if state in TERMINAL:
                 s.execute(delete(ServiceLockRow).where(ServiceLockRow.release_id == release_id))
             service, model = row.service, f"{row.model_name}:{row.model_version}"
+        if state in TERMINAL:
+            _checkpoint_audit()
         self._event(
             f"release.{state.lower()}",
             service,
@@ -745,6 +747,20 @@ class Engine:
         # events module's dead-letter business, not the state machine's.
         with contextlib.suppress(MlctlError):
             events.emit(event_type, f"service/{service}", data)
+
+
+def _checkpoint_audit() -> None:
+    """A release that ends gets a signed audit tree head (anchored off the host) covering all of it;
+    a signing or anchoring failure is a warning, never a failed release (the entries are durable)."""
+    from control_plane import audit
+    from control_plane.errors import MlctlError
+
+    try:
+        audit.checkpoint(strict=False)
+    except MlctlError as exc:
+        import sys
+
+        print(f"warning: audit tree head not signed at the end of the release: {exc}", file=sys.stderr)
 
 
 def _crash_drill_hold(target: str) -> None:

@@ -1,8 +1,9 @@
-"""The audit trail on SQLite and PostgreSQL: appends from many processes, and a tamper matrix done
+"""The audit log on SQLite and PostgreSQL: appends from many processes, and a tamper matrix done
 directly on the database, each case detected and the entry named."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,13 +14,23 @@ import pytest
 import sqlalchemy as sa
 
 from control_plane import audit
-from control_plane.audit.chain import canonical_json, entry_hash
+from control_plane.audit import merkle, seal
+from control_plane.audit.entry import HASHED_FIELDS, canonical_json, leaf_data, stored_columns
 from control_plane.store import get_engine
 
 
 def _seed(n: int = 5) -> None:
+    # The first append signs a head at once (a new log); the rest are sealed, and the explicit
+    # checkpoint (what the release engine does when a release ends) signs a head over all of them.
     for i in range(n):
         audit.record(action="model.register", subject=f"m:{i + 1}", digests={"root": f"sha256:{i}"})
+    head = audit.checkpoint()
+    assert head is not None and head.size == n
+
+
+def _leaf(fields: dict[str, object]) -> bytes:
+    cols = stored_columns(fields)
+    return merkle.leaf_hash(leaf_data([cols[f] for f in HASHED_FIELDS]))
 
 
 def _exec(sql: str, **params: object) -> None:
@@ -36,15 +47,19 @@ def _delete_middle() -> None:
 
 
 def _delete_newest() -> None:
-    # Also roll the database head back to an older, validly signed checkpoint: the best an
-    # attacker with database access can do. Only the checkpoint file outside the DB catches this.
+    # Also roll the database's heads back to an older, validly signed one: the best an attacker with
+    # database access can do. Only the copy of the heads outside the database catches this.
     _exec("DELETE FROM audit_entries WHERE seq >= 4")
-    head = audit.entries()[-1]
-    from control_plane.audit import checkpoint as cp
+    _exec("DELETE FROM audit_tree_heads WHERE size > 3")
+    kept = audit.entries()
+    tree = merkle.CompactRange()
+    for e in kept:
+        tree.append(bytes.fromhex(e.leaf_hash))
+    from control_plane.audit import heads
 
-    old = cp.sign(head.seq, head.entry_hash, head.ts)  # stands in for an old checkpoint copy
-    _exec("UPDATE audit_head SET seq = :s, entry_hash = :h, checkpoint = :c WHERE id = 1",
-          s=head.seq, h=head.entry_hash, c=old.to_json())
+    old = heads.sign(3, tree.root(), kept[-1].ts)  # stands in for an old copy of the database
+    _exec("UPDATE audit_head SET seq = 3, signed_size = 3, checkpoint = :c, peaks = :p WHERE id = 1",
+          c=old.to_json(), p=json.dumps([p.hex() for p in tree.peaks]))
 
 
 def _delete_oldest() -> None:
@@ -52,18 +67,16 @@ def _delete_oldest() -> None:
 
 
 def _insert() -> None:
-    # A forged entry appended after #5, with a correctly computed chain hash (the hash function is
-    # public): only the missing signature on a checkpoint for #6 can reveal it.
-    last = audit.entries()[-1]
+    # A forged entry appended after #5 with a correctly computed leaf hash (the hash function is
+    # public): only the seal, keyed by the host audit key outside the database, reveals it.
     fields = {"seq": 6, "ts": "2026-01-01T00:00:00.000000Z", "actor": "mallory", "roles": ["approver"],
               "action": "approve", "subject": "m:1", "decision": "allow", "reasons": [], "digests": {},
-              "details": {}, "host": "h"}
+              "details": {}, "host": "h", "identity": None}
     _exec(
         "INSERT INTO audit_entries (seq, ts, actor, roles, action, subject, decision, reasons, digests, "
-        "details, host, prev_hash, entry_hash, checkpoint) VALUES (6, :ts, 'mallory', :roles, 'approve', "
-        "'m:1', 'allow', '[]', '{}', '{}', 'h', :prev, :h, '{}')",
-        ts=fields["ts"], roles=canonical_json(["approver"]), prev=last.entry_hash,
-        h=entry_hash(last.entry_hash, fields),
+        "details, host, leaf_hash, seal) VALUES (6, :ts, 'mallory', :roles, 'approve', "
+        "'m:1', 'allow', '[]', '{}', '{}', 'h', :leaf, :seal)",
+        ts=fields["ts"], roles=canonical_json(["approver"]), leaf=_leaf(fields).hex(), seal="0" * 64,
     )
 
 
@@ -74,22 +87,25 @@ def _reorder() -> None:
     _exec("UPDATE audit_entries SET seq = 3 WHERE seq = 1000")
 
 
-def _rewrite_from_third() -> None:
-    # Edit #3 and recompute every hash from there (the hash function is public), the head included:
-    # only the per-entry signed checkpoints, which need the signing key, reveal where it started.
-    rows = audit.entries()
-    prev = rows[1].entry_hash
-    for e in rows[2:]:
-        fields = {**e.as_dict(), "subject": "evil:1" if e.seq == 3 else e.subject}
-        h = entry_hash(prev, fields)
-        _exec("UPDATE audit_entries SET subject = :s, prev_hash = :p, entry_hash = :h WHERE seq = :q",
-              s=fields["subject"], p=prev, h=h, q=e.seq)
-        prev = h
-    _exec("UPDATE audit_head SET entry_hash = :h WHERE id = 1", h=prev)
+def _rewrite_third() -> None:
+    # Edit #3 and recompute its leaf hash (public): the seal, which needs the host key, names it.
+    e = audit.entries()[2]
+    fields = {**e.hashed_fields(), "subject": "evil:1"}
+    _exec("UPDATE audit_entries SET subject = 'evil:1', leaf_hash = :h WHERE seq = 3", h=_leaf(fields).hex())
+
+
+def _rewrite_with_host_key() -> None:
+    # An attacker who also stole the host seal key ($MLCTL_HOME/keys) rewrites #3 completely, leaf
+    # and seal: only the signed tree head, which needs the signing key, shows the log changed since
+    # the last head that still matches (#1, signed at the first append).
+    e = audit.entries()[2]
+    leaf = _leaf({**e.hashed_fields(), "subject": "evil:1"})
+    _exec("UPDATE audit_entries SET subject = 'evil:1', leaf_hash = :h, seal = :s WHERE seq = 3",
+          h=leaf.hex(), s=seal.seal(leaf))
 
 
 def _edit_checkpoint() -> None:
-    _exec("UPDATE audit_head SET checkpoint = replace(checkpoint, :a, :b) WHERE id = 1", a='"seq":5', b='"seq":4')
+    _exec("UPDATE audit_head SET checkpoint = replace(checkpoint, :a, :b) WHERE id = 1", a='"size":5', b='"size":4')
 
 
 CASES: dict[str, tuple[Callable[[], None], int | None, str]] = {
@@ -97,8 +113,10 @@ CASES: dict[str, tuple[Callable[[], None], int | None, str]] = {
     "delete-middle": (_delete_middle, 3, "entry #3 is missing"),
     "delete-newest": (_delete_newest, 4, "entry #4..#5 is missing"),
     "delete-oldest": (_delete_oldest, 1, "entry #1 is missing"),
-    "insert": (_insert, 6, "entry #6: its signed checkpoint is missing or does not verify"),
-    "rewrite-chain": (_rewrite_from_third, 3, "entry #3: its signed checkpoint is missing or does not verify"),
+    "insert": (_insert, 6, "entry #6: its seal is missing or does not verify"),
+    "rewrite-entry": (_rewrite_third, 3, "entry #3: its seal is missing or does not verify"),
+    "rewrite-with-host-key": (_rewrite_with_host_key, 2,
+                              "entries #2..#5: the tree root differs from the signed tree head #5"),
     "reorder": (_reorder, 2, "entry #2: content does not match its hash: it is entry #3 moved here"),
     "forged-checkpoint": (_edit_checkpoint, None, "database checkpoint's signature does not verify"),
 }
@@ -108,7 +126,7 @@ def test_untouched_chain_verifies(db_url: str) -> None:
     _seed()
     report = audit.verify()
     assert report.ok, report.problems
-    assert report.entries == 5 and report.checkpoint is not None and report.checkpoint["seq"] == 5
+    assert report.entries == 5 and report.checkpoint is not None and report.checkpoint["size"] == 5
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -134,8 +152,18 @@ def test_cli_verify_names_the_entry_and_export_writes_jsonl(db_url: str, tmp_pat
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [e["seq"] for e in lines] == [1, 2, 3]
     assert set(lines[0]) >= {"actor", "roles", "action", "subject", "digests", "decision", "reasons", "ts", "host",
-                             "prev_hash", "entry_hash", "checkpoint"}
-    assert lines[2]["checkpoint"]["head"] == lines[2]["entry_hash"]
+                             "identity", "leaf_hash"}
+    # Seeded in-process with no acting identity: the entry says so rather than inventing one.
+    assert lines[0]["identity"] == {"actor": "unknown", "roles": [], "method": "unknown", "issuer": None,
+                                    "subject": None, "client": None, "kind": None, "extra": {}}
+    # Each line carries its RFC 9162 leaf hash, recomputable offline from the line alone ...
+    for e in lines:
+        body = canonical_json({k: e[k] for k in HASHED_FIELDS}).encode()
+        assert hashlib.sha256(b"\x00" + body).hexdigest() == e["leaf_hash"]
+    # ... and the leaves rebuild the root of the signed head.
+    head = audit.signed_heads()[-1]
+    assert head["size"] == 3
+    assert merkle.root([bytes.fromhex(e["leaf_hash"]) for e in lines]).hex() == head["root"]
     _edit()
     res = subprocess.run([*env_cmd, "audit", "verify", "-o", "json"], capture_output=True, text=True)
     assert res.returncode == 8, res.stderr
