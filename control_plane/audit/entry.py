@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring  # the C encoder json.dumps uses with ensure_ascii=False
 from typing import Any
 
-# Hashed fields, in canonical (sorted) order. ``identity`` joined in schema 0003; entries from the
+# Hashed fields, in canonical (sorted) order. ``identity`` joined in schema 0004; entries from the
 # old hash chain have it null.
 HASHED_FIELDS = (
     "action", "actor", "decision", "details", "digests", "host", "identity", "reasons", "roles", "seq",

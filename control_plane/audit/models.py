@@ -5,7 +5,7 @@ is a row lock, on SQLite it takes the database write lock, so appends from any n
 processes serialise on it and sequence numbers never fork. It carries the tree's compact range
 (the peaks, so a head is issued without re-reading the log) and the newest signed head.
 
-``prev_hash``/``entry_hash``/``checkpoint`` on entries are the pre-0003 hash chain, kept (nullable)
+``prev_hash``/``entry_hash``/``checkpoint`` on entries are the pre-0004 hash chain, kept (nullable)
 as evidence for entries recorded before the upgrade; new entries leave them empty.
 """
 
@@ -44,7 +44,7 @@ class AuditHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
-    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # pre-0003 chain head
+    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # pre-0004 chain head
     checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)  # the newest signed tree head (JSON)
     peaks: Mapped[str] = mapped_column(Text)  # JSON list of hex subtree roots (merkle.CompactRange)
     signed_size: Mapped[int] = mapped_column(Integer)
