@@ -477,7 +477,7 @@ class Engine:
         env = gates.environment(row.environment)
         dep = Deployment.from_dict(json.loads(row.deployment))
         residency = gates.check_residency(env, dep.storage_uri)
-        approvals = gates.check_approvals(row.model_name, row.model_version, env.name)
+        approvals = gates.check_approvals(row.model_name, row.model_version, env)
         return {"approvals": approvals, "residency": residency}
 
     def _to_green_applied(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
