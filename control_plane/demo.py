@@ -123,7 +123,7 @@ def run() -> int:
             "[bold]3. approve[/] (uae-local is a dev environment: the policy needs no approval; recorded anyway)"
         )
         _as("amira")
-        decision = approvals.approve(SERVICE, "2", "dev")
+        decision = approvals.approve(SERVICE, "2", "uae-local")
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
 
         _as("eli")

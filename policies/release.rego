@@ -3,7 +3,7 @@
 #   {"env": "uae-prod-aws", "tier": "prod",
 #    "model": {"ref": "fraud:3", "classification": "pii", "registered_by": "dana",
 #              "root_digest": "sha256:...", "signed": true},
-#    "approvals": [{"approver": "amira", "roles": ["approver"], "root_digest": "sha256:..."}]}
+#    "approvals": [{"approver": "amira", "roles": ["approver"], "verified": true, "root_digest": "sha256:..."}]}
 # Roles are the approver's roles *now* (revoking a role withdraws that person's approvals).
 # The tier is the blueprint environment's declared `tier:` (blueprints/schema.py); it is never
 # derived from the environment's name.
@@ -15,12 +15,18 @@ tiers := {"dev", "staging", "prod"}
 
 sensitive := {"confidential", "pii"}
 
-# Approvals count only for the exact bytes registered, and never from the registrant.
+# Approvals count only for the exact bytes registered, never from the registrant, and in staging
+# and prod only from a verified identity (an asserted `--as` approval never counts there).
 valid contains a if {
 	some a in input.approvals
 	a.root_digest == input.model.root_digest
 	a.approver != input.model.registered_by
+	identity_ok(a)
 }
+
+identity_ok(a) if input.tier == "dev"
+
+identity_ok(a) if a.verified == true
 
 approvers := {a.approver | some a in valid; "approver" in a.roles}
 
@@ -73,6 +79,12 @@ notes contains msg if {
 	some a in input.approvals
 	a.approver == input.model.registered_by
 	msg := sprintf("approval by '%s' ignored: the registrant cannot approve their own model", [a.approver])
+}
+
+notes contains msg if {
+	some a in input.approvals
+	not identity_ok(a)
+	msg := sprintf("approval by '%s' ignored: it was not made with a verified identity", [a.approver])
 }
 
 notes contains msg if {

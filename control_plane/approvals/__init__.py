@@ -26,7 +26,6 @@ from control_plane.registry.models import ApprovalRow
 from control_plane.registry.service import now
 from control_plane.registry.view import ModelVersion
 from control_plane.settings import POLICIES_DIR
-from control_plane.settings import actor as current_actor
 from control_plane.store import session_scope
 
 TIERS = ("dev", "staging", "prod")
@@ -57,6 +56,7 @@ class Approval:
     env: str
     approver: str
     roles: list[str]
+    verified: bool
     root_digest: str
     created_at: str
 
@@ -88,8 +88,16 @@ def approvals_for(name: str, version: str, env: str) -> list[Approval]:
             select(ApprovalRow).where(ApprovalRow.name == name, ApprovalRow.version == version,
                                       ApprovalRow.env == env).order_by(ApprovalRow.id)
         ).scalars().all()
-        return [Approval(r.name, r.version, r.env, r.approver, json.loads(r.roles), r.root_digest, r.created_at)
+        return [Approval(r.name, r.version, r.env, r.approver, *_recorded(r.roles), r.root_digest, r.created_at)
                 for r in rows]
+
+
+def _recorded(raw: str) -> tuple[list[str], bool]:
+    """(roles, verified) of a stored approval (older rows hold a bare list of roles: asserted)."""
+    data = json.loads(raw)
+    if isinstance(data, dict):
+        return list(data.get("roles", [])), data.get("identity", {}).get("source") == "verified"
+    return list(data), False
 
 
 def _evaluate(mv: ModelVersion, env: Environment) -> Decision:
@@ -102,8 +110,8 @@ def _evaluate(mv: ModelVersion, env: Environment) -> Decision:
         "model": {"ref": mv.ref, "classification": mv.classification, "registered_by": mv.registered_by,
                   "root_digest": mv.root_digest, "signed": mv.signature.signed},
         # Roles as they are now: revoking someone's role withdraws their approvals.
-        "approvals": [{"approver": a.approver, "roles": roles_of(a.approver), "root_digest": a.root_digest}
-                      for a in approvals],
+        "approvals": [{"approver": a.approver, "roles": a.roles if a.verified else roles_of(a.approver),
+                       "verified": a.verified, "root_digest": a.root_digest} for a in approvals],
     })
     if not isinstance(answer, dict):
         return Decision(False, ["the release policy returned no decision"], mv.ref, env.name, tier=str(env.tier))
@@ -134,18 +142,23 @@ def approve(name: str, version: str, env: str | Environment) -> Decision:
     environment = _environment(env)
     mv = get_version(name, version)
     subject = f"{mv.ref}@{environment.name}"
+    me = _acting()
     authorize("approve", subject, env=environment)
-    who = current_actor() or "unknown"
+    who = me.name
     if who == mv.registered_by:
         reason = f"{who} registered {mv.ref} and cannot approve it (separation of duties)"
         audit.record(action="approve", subject=subject, decision="deny", reasons=[reason],
                      digests={"root": mv.root_digest})
         raise PolicyViolation(reason, hint="ask an approver who did not register the model")
-    roles = roles_of(who)
+    roles = me.roles if me.is_verified else roles_of(who)
+    # A verified approver's roles come from their token's groups, which we cannot look up later:
+    # they are recorded with how the identity was established. Asserted ones are re-read from the
+    # roles file at evaluation (revoking a role there withdraws the approval).
+    recorded = {"roles": roles, "identity": me.audit_view()}
     try:
         with session_scope() as s:
             s.add(ApprovalRow(name=name, version=version, env=environment.name, approver=who,
-                              roles=json.dumps(roles), root_digest=mv.root_digest, created_at=now()))
+                              roles=json.dumps(recorded), root_digest=mv.root_digest, created_at=now()))
             s.flush()
             audit.record(action="approve", subject=subject, digests={"root": mv.root_digest},
                          details={"env": environment.name, "tier": str(environment.tier), "roles": roles},
@@ -153,3 +166,9 @@ def approve(name: str, version: str, env: str | Environment) -> Decision:
     except IntegrityError:
         pass  # already approved by this person: approving twice is a no-op, it never counts twice
     return _evaluate(mv, environment)
+
+
+def _acting() -> Any:
+    from control_plane import identity
+
+    return identity.current()

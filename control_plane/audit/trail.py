@@ -116,16 +116,18 @@ def record(
     Pass ``session`` to append inside your own transaction, so that the state change and its
     audit entry commit or roll back together.
     """
-    from control_plane.access.roles import roles_of
-    from control_plane.settings import actor as current_actor
+    from control_plane import identity
 
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
-    who = current_actor() or "unknown"
+    me = identity.current()
+    who = me.name
+    # How we know who acted: verified (issuer, subject, kind, client) or asserted / os-user.
+    details = {**dict(details or {}), "identity": me.audit_view()}
     fields = {
         "ts": _now(),
         "actor": who,  # the only personal data in the trail: an actor id, never names or e-mails
-        "roles": roles_of(who),
+        "roles": me.roles,
         "action": action,
         "subject": subject,
         "decision": decision,

@@ -24,6 +24,9 @@ from control_plane.errors import MlctlError
 from control_plane.identity.config import IdentityConfig, IssuerConfig
 
 LEEWAY_SECONDS = 30  # clock skew between the issuer and us
+# An unknown `kid` makes us fetch the JWKS again, at most once per this many seconds: a new key at
+# the issuer is followed within seconds, while a flood of made-up key ids cannot hammer the issuer.
+REFETCH_COOLDOWN_SECONDS = 5.0
 _ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 
 
@@ -61,8 +64,9 @@ class VerifiedIdentity:
 class Verifier:
     """One per process (or server): holds each issuer's discovery document and JWKS cache."""
 
-    def __init__(self, config: IdentityConfig) -> None:
+    def __init__(self, config: IdentityConfig, *, refetch_cooldown: float = REFETCH_COOLDOWN_SECONDS) -> None:
         self.config = config
+        self.refetch_cooldown = refetch_cooldown
         self._jwks: dict[str, jwt.PyJWKClient] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +83,8 @@ class Verifier:
                                         hint=f"check that {issuer.issuer} is up") from None
                 if discovery.get("issuer") != issuer.issuer or not discovery.get("jwks_uri"):
                     raise TokenRejected("the issuer's discovery document names another issuer")
-                client = jwt.PyJWKClient(discovery["jwks_uri"], cache_keys=True, lifespan=300, timeout=5)
+                client = jwt.PyJWKClient(discovery["jwks_uri"], cache_keys=True, lifespan=300, timeout=5,
+                                         cooldown_duration=self.refetch_cooldown)
                 self._jwks[issuer.issuer] = client
             return client
 

@@ -41,7 +41,7 @@ from control_plane.errors import Conflict, MlctlError, NotFound
 from control_plane.release import analysis, gates, smoke
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import LiveServiceRow, ReleaseRow, ServiceLockRow, TransitionRow
-from control_plane.settings import actor, state_dir
+from control_plane.settings import state_dir
 from control_plane.store import session_scope
 
 PENDING, VERIFIED, APPROVED = "PENDING", "VERIFIED", "APPROVED"
@@ -225,7 +225,7 @@ class Engine:
                         reasons="[]",
                         baseline=None,
                         switched_at=None,
-                        created_by=actor() or "unknown",
+                        created_by=_acting_name(),
                         created_at=now,
                         updated_at=now,
                     )
@@ -754,3 +754,9 @@ def _thresholds_for_synthetic(cfg: ReleaseConfig) -> analysis.Thresholds:
 
 def release_dir(release_id: str) -> Path:
     return state_dir("releases", release_id)
+
+
+def _acting_name() -> str:
+    from control_plane import identity
+
+    return identity.current().name
