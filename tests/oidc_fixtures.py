@@ -112,6 +112,17 @@ class Oidc:
             expires_at=int(time.time()) + int(body["expires_in"]), refresh_token=body.get("refresh_token", ""),
         ))
 
+    def map_groups(self, path: Path, **groups: list[str]) -> None:
+        """Use a copy of the provider's identity file with these group -> roles mappings changed
+        (``mlctl_approver=[...]`` for group ``mlctl-approver``)."""
+        import yaml
+
+        doc = yaml.safe_load(self.provider.identity_file.read_text())
+        for name, roles in groups.items():
+            doc["issuers"][0]["groups"][name.replace("_", "-")] = roles
+        path.write_text(yaml.safe_dump(doc))
+        os.environ["MLCTL_IDENTITY_FILE"] = str(path)
+
     def workload_token(self) -> str:
         import httpx
 

@@ -93,11 +93,24 @@ def approvals_for(name: str, version: str, env: str) -> list[Approval]:
 
 
 def _recorded(raw: str) -> tuple[list[str], bool]:
-    """(roles, verified) of a stored approval (older rows hold a bare list of roles: asserted)."""
+    """(roles now, verified) of a stored approval (older rows hold a bare list of roles: asserted)."""
     data = json.loads(raw)
-    if isinstance(data, dict):
-        return list(data.get("roles", [])), data.get("identity", {}).get("source") == "verified"
-    return list(data), False
+    if not isinstance(data, dict) or data.get("identity", {}).get("source") != "verified":
+        return (list(data.get("roles", [])) if isinstance(data, dict) else list(data)), False
+    return _roles_now(data["identity"], list(data.get("groups", []))), True
+
+
+def _roles_now(who: dict[str, Any], groups: list[str]) -> list[str]:
+    """A verified approver's roles under the current identity file (none if its issuer is gone)."""
+    from control_plane.identity import config
+
+    loaded = config.load()
+    issuer = loaded.issuer(str(who.get("issuer"))) if loaded else None
+    if issuer is None:
+        return []
+    if who.get("kind") == "workload":
+        return list(issuer.clients.get(str(who.get("client")), []))
+    return sorted({r for g in groups for r in issuer.groups.get(g, [])})
 
 
 def _evaluate(mv: ModelVersion, env: Environment) -> Decision:
@@ -151,10 +164,12 @@ def approve(name: str, version: str, env: str | Environment) -> Decision:
                      digests={"root": mv.root_digest})
         raise PolicyViolation(reason, hint="ask an approver who did not register the model")
     roles = me.roles if me.is_verified else roles_of(who)
-    # A verified approver's roles come from their token's groups, which we cannot look up later:
-    # they are recorded with how the identity was established. Asserted ones are re-read from the
-    # roles file at evaluation (revoking a role there withdraws the approval).
-    recorded = {"roles": roles, "identity": me.audit_view()}
+    # Recorded with how the identity was established. At evaluation a verified approver's roles are
+    # mapped again from the recorded groups (or client) through the identity file as it is then, an
+    # asserted one's re-read from the roles file: revoking a role in either withdraws the approval.
+    recorded: dict[str, Any] = {"roles": roles, "identity": me.audit_view()}
+    if me.verified is not None:
+        recorded["groups"] = me.verified.groups
     try:
         with session_scope() as s:
             s.add(ApprovalRow(name=name, version=version, env=environment.name, approver=who,
