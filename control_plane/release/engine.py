@@ -454,8 +454,8 @@ class Engine:
     # actions (each idempotent) -------------------------------------------------------------------
     def _to_verified(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
         dest = state_dir("releases", row.id) / "model"
-        art = gates.verify_signature(row.model_name, row.model_version, dest)
         env = gates.environment(row.environment)
+        art = gates.verify_signature(row.model_name, row.model_version, dest, env)
         dep = Deployment(
             service=row.service,
             model_name=row.model_name,
@@ -471,7 +471,7 @@ class Engine:
             cur.digest = art.digest
             cur.deployment = json.dumps(dep.to_dict())
         row.digest, row.deployment = art.digest, json.dumps(dep.to_dict())
-        return {"digest": art.digest, "files": len(art.files), "storage_uri": art.storage_uri}
+        return {"digest": art.digest, "files": len(art.files), "storage_uri": art.storage_uri, "signer": art.signer}
 
     def _to_approved(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
         env = gates.environment(row.environment)

@@ -5,8 +5,9 @@ Each gate raises ``GateRefused`` naming itself and every reason; the engine audi
 
 - **signature**: the registry materializes the exact registered bytes into the directory the
   runtime will serve (``registry.materialize``), and ``signing.verify_model`` checks that very
-  directory against the registered signature and public key, then the root digest against the
-  registry's record. Verifying the served copy (not a copy elsewhere) closes the gap between
+  directory against the registered signature with a key from the environment's trusted keyring
+  (``signing.keyring``: its KMS key, pinned keys; the development key only in dev tiers), then the
+  root digest against the registry's record. Verifying the served copy (not a copy elsewhere) closes the gap between
   what was checked and what is loaded.
 - **approvals**: ``approvals.gate(name, version, env)`` (Rego policy ``policies/release.rego``), by
   the environment's declared tier.
@@ -54,17 +55,23 @@ def environment(env_name: str) -> Environment:
         raise GateRefused("residency", [f"environment {env_name!r}: {exc.message}"], hint=exc.hint) from exc
 
 
-def verify_signature(name: str, version: str, dest: Path) -> VerifiedArtifact:
-    """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature."""
+def verify_signature(name: str, version: str, dest: Path, env: Environment) -> VerifiedArtifact:
+    """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature,
+    with a key from ``env``'s trusted keyring (never the public key stored in the registry row;
+    a staging or prod environment never accepts the development key)."""
     from control_plane import registry
+    from control_plane.signing import keyring
 
     try:
         mv = registry.get_version(name, version)
+        if not mv.signature.signed or not mv.signature.key_id:
+            raise PolicyViolation(f"{mv.ref} is not signed", hint=f"sign it first: mlctl model sign {mv.ref}")
+        trusted = keyring.trusted_key_for(env, mv.signature.key_id, mv.signature.signer_kind)
         if dest.exists():
             shutil.rmtree(dest)  # never trust a half-written copy from a crashed run
         dest.parent.mkdir(parents=True, exist_ok=True)
         path = Path(registry.materialize(name, version, dest))
-        verified = registry.verify(name, version, path=path)
+        verified = registry.verify(name, version, path=path, public_key_pem=trusted.pem)
     except MlctlError as exc:
         problems = getattr(exc, "problems", None)
         reasons = [str(p) for p in problems] if problems else [exc.message]
@@ -78,7 +85,7 @@ def verify_signature(name: str, version: str, dest: Path) -> VerifiedArtifact:
         digest=mv.root_digest,
         storage_uri=mv.artifact_uri,
         files=dict(mv.files),
-        signer=verified.key_id,
+        signer=f"{verified.key_id} ({trusted.kind}, {trusted.source})",
     )
 
 
