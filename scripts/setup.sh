@@ -47,3 +47,13 @@ if [ ! -f "$cstamp" ]; then
   "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
   touch "$cstamp"
 fi
+
+# npm: the embedded OpenID provider (oidc-provider, exact versions in package-lock.json).
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d node_modules/oidc-provider ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "setup: npm ci (oidc-provider for the embedded OpenID provider)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "setup: please install Node.js 20+ and npm (the embedded OpenID provider needs them)" >&2
+fi

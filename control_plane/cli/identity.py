@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from control_plane.errors import PolicyViolation
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
 
+if TYPE_CHECKING:
+    from control_plane.identity.config import IdentityConfig
+    from control_plane.identity.tokens import CachedTokens
 
-def _config():  # type: ignore[no-untyped-def]
+
+def _config() -> IdentityConfig:
     from control_plane.identity import config
 
     loaded = config.load()
@@ -41,7 +45,6 @@ def login(
 
     Example: mlctl login   (then open the printed URL and confirm the code)"""
     from control_plane.identity import login as flows
-    from control_plane.identity import tokens
 
     cfg = _config()
     iss = flows.pick_issuer(cfg, issuer)
@@ -66,7 +69,7 @@ def login(
     _show(output, logged_in=True)
 
 
-def _verify_and_save(cached):  # type: ignore[no-untyped-def]
+def _verify_and_save(cached: CachedTokens) -> None:
     from control_plane import identity
     from control_plane.identity import tokens
 

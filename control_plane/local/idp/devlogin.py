@@ -46,7 +46,7 @@ def complete_device_login(verification_uri_complete: str, user: str, *, max_step
                                  hint="see the provider's log under $MLCTL_HOME/logs")
             action, fields = forms[0]
             if fields.get("prompt") == "login":
-                fields.update(login=user, password="any")  # dev pages accept any password
+                fields.update(login=user, password="dev-pages-ignore-it")  # noqa: S106 -- dev pages take any
             elif "user_code" in fields and "xsrf" in fields and "Continue" in text and "confirm" not in fields:
                 fields["confirm"] = "yes"
             url = action if action.startswith("http") else str(page.url.join(action))
