@@ -14,6 +14,8 @@ points elsewhere. ``mlctl local up`` writes one for the embedded provider. Shape
         person_values: [user]           # ... and its values
         workload_values: [app]
         client_claim: azp               # a workload's client id (Entra: azp/appid, Keycloak: azp)
+        access_token_types: [jwt]       # header typ values accepted (default at+jwt; "" = none)
+        required_claims: {}             # e.g. Cognito {token_use: access}
         groups: {<group object id>: [approver]}
         clients: {<workload app id>: [ml-engineer]}
 
@@ -36,7 +38,10 @@ from control_plane.settings import mlctl_home
 # "HMAC with the public key") are never accepted.
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 _ISSUER_KEYS = {"issuer", "name", "cli_client_id", "groups_claim", "actor_claim", "kind_claim",
-                "person_values", "workload_values", "client_claim", "groups", "clients", "algorithms"}
+                "person_values", "workload_values", "client_claim", "groups", "clients", "algorithms",
+                "access_token_types", "required_claims"}
+# RFC 9068 access tokens say what they are in the header; an ID token does not pass this.
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class IssuerConfig:
     groups: dict[str, list[str]] = field(default_factory=dict)
     clients: dict[str, list[str]] = field(default_factory=dict)
     algorithms: tuple[str, ...] = ALLOWED_ALGORITHMS
+    # Issuers that do not type their access tokens at+jwt (Entra ID: "JWT"; Cognito: none) are
+    # configured with what they send ("" = no typ) plus a claim only access tokens carry
+    # (Cognito: token_use: access), and the audience check keeps ID tokens out (their aud is the
+    # client id, never the control plane's audience).
+    access_token_types: tuple[str, ...] = ACCESS_TOKEN_TYPES
+    required_claims: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,12 @@ def load(path: Path | None = None) -> IdentityConfig | None:
             groups=_roles_map(path, f"{where}.groups", raw.get("groups")),
             clients=_roles_map(path, f"{where}.clients", raw.get("clients")),
             algorithms=algorithms,
+            access_token_types=tuple(str(t).lower() for t in raw.get("access_token_types") or ACCESS_TOKEN_TYPES),
+            required_claims={str(k): str(v) for k, v in (raw.get("required_claims") or {}).items()},
         ))
+        if issuers[-1].cli_client_id == data["audience"]:
+            raise _fail(path, f"{where}: the audience equals the CLI client id, so an ID token would pass as "
+                              "an access token; give the control plane its own audience")
     if not issuers:
         raise _fail(path, "no issuers: add at least one under 'issuers'")
     return IdentityConfig(audience=data["audience"], issuers=tuple(issuers), source=str(path))

@@ -27,7 +27,6 @@ LEEWAY_SECONDS = 30  # clock skew between the issuer and us
 # An unknown `kid` makes us fetch the JWKS again, at most once per this many seconds: a new key at
 # the issuer is followed within seconds, while a flood of made-up key ids cannot hammer the issuer.
 REFETCH_COOLDOWN_SECONDS = 5.0
-_ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 
 
 class TokenRejected(MlctlError):
@@ -103,7 +102,7 @@ class Verifier:
             raise TokenRejected("issuer not trusted")
         if alg not in issuer.algorithms:
             raise TokenRejected(f"algorithm {alg or 'missing'} not allowed")
-        if str(header.get("typ", "")).lower() not in _ACCESS_TOKEN_TYPES:
+        if str(header.get("typ", "")).lower() not in issuer.access_token_types:
             raise TokenRejected("not an access token (typ is not at+jwt)")
         try:
             key = self._jwk_client(issuer).get_signing_key_from_jwt(token)
@@ -131,6 +130,9 @@ class Verifier:
             raise TokenRejected(f"missing claim {exc.claim}") from None
         except jwt.PyJWTError:
             raise TokenRejected("invalid token") from None
+        for claim, value in issuer.required_claims.items():
+            if str(claims.get(claim, "")) != value:
+                raise TokenRejected(f"not an access token ({claim})")
         return self._identity(issuer, claims)
 
     @staticmethod

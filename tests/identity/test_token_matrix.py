@@ -138,3 +138,19 @@ def test_identity_file_errors_are_clear(tmp_path: Any) -> None:
     bad.write_text("audience: urn:x\nissuers:\n  - issuer: https://idp.example\n    algorithms: [HS256]\n")
     with pytest.raises(PolicyViolation, match="HS256 not allowed"):
         config.load(bad)
+
+
+def test_per_issuer_token_typing(oidc: Any, verifier: Verifier, tmp_path: Any) -> None:
+    from control_plane.errors import PolicyViolation
+
+    good = oidc.tokens_for("pat")["access_token"]
+    strict = Verifier(replace(verifier.config, issuers=tuple(
+        replace(i, required_claims={"token_use": "access"}) for i in verifier.config.issuers)))
+    _refused(strict, good, "not an access token (token_use)")
+    untyped_only = Verifier(replace(verifier.config, issuers=tuple(
+        replace(i, access_token_types=("jwt",)) for i in verifier.config.issuers)))
+    _refused(untyped_only, good, "not an access token (typ is not at+jwt)")
+    same = tmp_path / "identity.yaml"
+    same.write_text("audience: mlctl-cli\nissuers:\n  - issuer: https://idp.example\n    cli_client_id: mlctl-cli\n")
+    with pytest.raises(PolicyViolation, match="an ID token would pass as an access token"):
+        config.load(same)
