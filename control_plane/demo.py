@@ -126,6 +126,11 @@ def run() -> int:
         decision = approvals.approve(SERVICE, "2", "uae-local")
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
 
+        _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
+        from control_plane import demo_identity
+
+        demo_identity.show("2", _say)
+
         _as("eli")
         cfg = ReleaseConfig(
             strategy="blue-green",
@@ -219,6 +224,9 @@ def run() -> int:
         driver.stop_all()
         gateway.down()
         emulator.down()
+        from control_plane.local import idp
+
+        idp.down()
         if created_home:
             shutil.rmtree(home, ignore_errors=True)
 

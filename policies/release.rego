@@ -3,7 +3,8 @@
 #   {"env": "uae-prod-aws", "tier": "prod",
 #    "model": {"ref": "fraud:3", "classification": "pii", "registered_by": "dana",
 #              "root_digest": "sha256:...", "signed": true},
-#    "approvals": [{"approver": "amira", "roles": ["approver"], "verified": true, "root_digest": "sha256:..."}]}
+#    "approvals": [{"approver": "amira", "roles": ["approver"], "verified": true, "kind": "person",
+#                    "root_digest": "sha256:..."}]}
 # Roles are the approver's roles *now* (revoking a role withdraws that person's approvals).
 # The tier is the blueprint environment's declared `tier:` (blueprints/schema.py); it is never
 # derived from the environment's name.
@@ -16,7 +17,8 @@ tiers := {"dev", "staging", "prod"}
 sensitive := {"confidential", "pii"}
 
 # Approvals count only for the exact bytes registered, never from the registrant, and in staging
-# and prod only from a verified identity (an asserted `--as` approval never counts there).
+# and prod only from a verified person (an asserted `--as` approval, or a workload's, never
+# counts there: the two-person rule is about people).
 valid contains a if {
 	some a in input.approvals
 	a.root_digest == input.model.root_digest
@@ -26,7 +28,10 @@ valid contains a if {
 
 identity_ok(a) if input.tier == "dev"
 
-identity_ok(a) if a.verified == true
+identity_ok(a) if {
+	a.verified == true
+	a.kind == "person"
+}
 
 approvers := {a.approver | some a in valid; "approver" in a.roles}
 
@@ -84,7 +89,7 @@ notes contains msg if {
 notes contains msg if {
 	some a in input.approvals
 	not identity_ok(a)
-	msg := sprintf("approval by '%s' ignored: it was not made with a verified identity", [a.approver])
+	msg := sprintf("approval by '%s' ignored: it was not made by a verified person", [a.approver])
 }
 
 notes contains msg if {

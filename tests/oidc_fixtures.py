@@ -112,6 +112,28 @@ class Oidc:
             expires_at=int(time.time()) + int(body["expires_in"]), refresh_token=body.get("refresh_token", ""),
         ))
 
+    def login_workload(self) -> None:
+        """Act as the demo workload (client credentials) with a verified identity."""
+        import time
+
+        from control_plane.identity import tokens
+        from control_plane.local import idp
+
+        os.environ.pop("MLCTL_ACTOR", None)
+        tokens.save(tokens.CachedTokens(issuer=self.issuer, client_id=idp.WORKLOAD_CLIENT,
+                                        access_token=self.workload_token(), expires_at=int(time.time()) + 300,
+                                        grant="client_credentials"))
+
+    def map_clients(self, path: Path, **clients: list[str]) -> None:
+        """Like ``map_groups``, for workload client ids (``ci_pipeline=[...]``)."""
+        import yaml
+
+        doc = yaml.safe_load(self.provider.identity_file.read_text())
+        for name, roles in clients.items():
+            doc["issuers"][0]["clients"][name.replace("_", "-")] = roles
+        path.write_text(yaml.safe_dump(doc))
+        os.environ["MLCTL_IDENTITY_FILE"] = str(path)
+
     def map_groups(self, path: Path, **groups: list[str]) -> None:
         """Use a copy of the provider's identity file with these group -> roles mappings changed
         (``mlctl_approver=[...]`` for group ``mlctl-approver``)."""

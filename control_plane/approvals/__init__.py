@@ -57,6 +57,7 @@ class Approval:
     approver: str
     roles: list[str]
     verified: bool
+    kind: str  # person | workload
     root_digest: str
     created_at: str
 
@@ -92,12 +93,14 @@ def approvals_for(name: str, version: str, env: str) -> list[Approval]:
                 for r in rows]
 
 
-def _recorded(raw: str) -> tuple[list[str], bool]:
-    """(roles now, verified) of a stored approval (older rows hold a bare list of roles: asserted)."""
+def _recorded(raw: str) -> tuple[list[str], bool, str]:
+    """(roles now, verified, kind) of a stored approval (older rows hold a bare list of roles:
+    asserted). Asserted identities are taken to be people; only verified ones can prove it."""
     data = json.loads(raw)
     if not isinstance(data, dict) or data.get("identity", {}).get("source") != "verified":
-        return (list(data.get("roles", [])) if isinstance(data, dict) else list(data)), False
-    return _roles_now(data["identity"], list(data.get("groups", []))), True
+        return (list(data.get("roles", [])) if isinstance(data, dict) else list(data)), False, "person"
+    who = data["identity"]
+    return _roles_now(who, list(data.get("groups", []))), True, str(who.get("kind", ""))
 
 
 def _roles_now(who: dict[str, Any], groups: list[str]) -> list[str]:
@@ -124,7 +127,8 @@ def _evaluate(mv: ModelVersion, env: Environment) -> Decision:
                   "root_digest": mv.root_digest, "signed": mv.signature.signed},
         # Roles as they are now: revoking someone's role withdraws their approvals.
         "approvals": [{"approver": a.approver, "roles": a.roles if a.verified else roles_of(a.approver),
-                       "verified": a.verified, "root_digest": a.root_digest} for a in approvals],
+                       "verified": a.verified, "kind": a.kind, "root_digest": a.root_digest}
+                      for a in approvals],
     })
     if not isinstance(answer, dict):
         return Decision(False, ["the release policy returned no decision"], mv.ref, env.name, tier=str(env.tier))

@@ -37,7 +37,7 @@ class TokenRejected(MlctlError):
     def __init__(self, reason: str, *, hint: str | None = None) -> None:
         self.reason = reason
         super().__init__(f"token rejected: {reason}",
-                         hint=hint or "log in again (mlctl login), or check the identity file")
+                         hint=hint or "log in again (mlctl login), or mlctl logout to act as the OS user in dev tiers")
 
 
 @dataclass(frozen=True)

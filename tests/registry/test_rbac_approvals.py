@@ -136,6 +136,8 @@ def test_asserted_identity_cannot_act_in_staging_or_prod(signed_model: Callable[
     assert approvals.approve("fraud", version, "uae-local").allowed  # dev tier: asserted is fine
     refused = [e for e in audit.entries() if e.action == "approve" and e.decision == "deny"]
     assert len(refused) == 2 and refused[0].details["check"] == "identity"
+    allowed = [e for e in audit.entries() if e.action == "approve" and e.decision == "allow"]
+    assert [(e.actor, e.details["identity"]) for e in allowed] == [("amira", {"source": "asserted"})]
 
 
 def test_prod_matrix(db_url: str, signed_model: Callable[[str], str], oidc: Any, staging: str) -> None:
@@ -159,6 +161,17 @@ def test_prod_matrix(db_url: str, signed_model: Callable[[str], str], oidc: Any,
     entry = [e for e in audit.entries() if e.action == "approve"][-1]
     assert entry.actor == "omar" and entry.details["identity"] == {
         "source": "verified", "issuer": oidc.issuer, "subject": "omar", "kind": "person", "client": "mlctl-cli"}
+
+
+def test_a_workload_approval_never_counts_in_prod(signed_model: Callable[[str], str], oidc: Any,
+                                                  tmp_path: Path) -> None:
+    version = signed_model("internal")
+    oidc.map_clients(tmp_path / "identity.yaml", ci_pipeline=["approver"])  # misconfigured on purpose
+    oidc.login_workload()
+    decision = approvals.approve("fraud", version, PROD)
+    assert not decision.allowed
+    assert "approval by 'ci-pipeline' ignored: it was not made by a verified person" in decision.reasons
+    assert any("has 0" in r for r in decision.reasons)
 
 
 def test_pii_needs_a_security_officer(db_url: str, signed_model: Callable[[str], str], oidc: Any) -> None:
