@@ -63,24 +63,31 @@ def _local_env(tmp_path: Path, name: str, **changes: object) -> Path:
     return path
 
 
-def test_unapproved_release_is_refused_until_approved(world, tmp_path, monkeypatch, oidc):
+def test_unapproved_release_is_refused_until_approved(world, tmp_path, monkeypatch, oidc, aws_emulator):
+    from control_plane import registry
+    from tests.release.test_keyring import _kms_signing_key
+
     staging = _local_env(tmp_path, "uae-staging-local", tier="staging")
+    # staging trusts the environment's KMS key, not the development key: sign digits:3 with it
+    _kms_signing_key(aws_emulator, "uae-staging-local")
+    world.register("3", "v1", sign=False)
+    registry.sign("digits", "3", signer_kind="kms", env=load_environment(staging))
     # eli is an ml-engineer by the roles file, but `--as` is only an assertion: refused in staging
-    code, _out, err = mlctl("release", "digits:1", "--env", str(staging), *FAST)
+    code, _out, err = mlctl("release", "digits:3", "--env", str(staging), *FAST)
     assert code == 4 and "(staging tier) needs a server-verified identity" in err
     _nothing_applied(world.home)
 
     oidc.login("eli")  # now verified: the approvals gate decides
-    code, view = mlctl_json("release", "digits:1", "--env", str(staging), *FAST)
+    code, view = mlctl_json("release", "digits:3", "--env", str(staging), *FAST)
     assert code == 4 and view["state"] == "REFUSED"
-    assert any(r.startswith("approvals:") and "staging needs 1 approval" in r for r in view["reasons"])
+    assert any(r.startswith("approvals:") and "staging needs 1 approval" in r for r in view["reasons"]), view
     _nothing_applied(world.home)
 
     oidc.login("amira")
-    code, _, err = mlctl("approve", "digits:1", "--env", str(staging))
+    code, _, err = mlctl("approve", "digits:3", "--env", str(staging))
     assert code == 0, err
     oidc.login("eli")
-    code, view = mlctl_json("release", "digits:1", "--env", str(staging), *FAST)
+    code, view = mlctl_json("release", "digits:3", "--env", str(staging), *FAST)
     assert code == 0 and view["state"] == "DONE", view
 
 
