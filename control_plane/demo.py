@@ -220,7 +220,7 @@ def run() -> int:
         _check(report.ok, f"audit trail does not verify: {report.problems}")
         return 0
     finally:
-        _say("[bold]clean-up[/]: model servers, gateway, emulator")
+        _say("[bold]clean-up[/]: model servers, gateway, emulator, OpenID provider")
         driver.stop_all()
         gateway.down()
         emulator.down()
