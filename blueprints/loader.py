@@ -41,8 +41,23 @@ def _describe(model: type[BaseModel], err: Any, prefix: tuple[str | int, ...] = 
     loc = ".".join(_part(p) for p in (*prefix, *err["loc"]))
     msg = str(err["msg"]).removeprefix("Value error, ")
     hint = _TYPE_HINTS.get(err["type"])
+    if err["loc"] and err["loc"][-1] == "tier" and err["type"] in ("missing", "enum"):
+        from blueprints.schema import TIER_HINT
+
+        hint = TIER_HINT
     field = loc or "(top level)"
     return f"{field}: {msg}" + (f" (fix: {hint})" if hint and err["type"] != "value_error" else "")
+
+
+def _in_environment(data: dict[Any, Any], err: Any) -> str:
+    """``environment 'uae-mc-aws': `` for an error inside one environment of a multi-cloud file."""
+    loc = err["loc"]
+    envs = data.get("environments")
+    if len(loc) >= 2 and loc[0] == "environments" and isinstance(loc[1], int) and isinstance(envs, list):
+        entry = envs[loc[1]] if loc[1] < len(envs) else None
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            return f"environment {_part(entry['name'])}: "
+    return ""
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -110,7 +125,7 @@ def load_blueprint(path: str | Path) -> Blueprint:
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(model, e) for e in exc.errors()]
+        problems = [_in_environment(data, e) + _describe(model, e) for e in exc.errors()]
         raise BlueprintError(
             f"{path}: {len(problems)} problem(s) in the blueprint:\n    " + "\n    ".join(problems),
             hint="edit the fields named above; the model and its rules are in blueprints/schema.py",

@@ -44,6 +44,18 @@ class Classification(StrEnum):
     pii = "pii"
 
 
+class Tier(StrEnum):
+    """How much an environment is trusted with; declared, never guessed from its name.
+
+    The tier decides the approval rule (``policies/release.rego``: dev none, staging one approver,
+    prod two distinct approvers plus a security officer for confidential/pii models) and whether an
+    asserted identity (``--as``, the OS user) may act there (dev only)."""
+
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
 class KeyPurpose(StrEnum):
     artifacts = "artifacts"  # model artifacts, registry buckets, ECR/ACR
     cluster = "cluster"  # Kubernetes secrets envelope encryption, node volumes
@@ -312,8 +324,15 @@ class AzureSettings(Strict):
         return self
 
 
+TIER_HINT = (
+    "add 'tier: dev', 'tier: staging' or 'tier: prod' to the environment: it decides the approval "
+    "rule and whether an asserted identity may act there (it is never guessed from the name)"
+)
+
+
 class Environment(Strict):
     name: Slug
+    tier: Tier = Field(description="dev | staging | prod; required, never inferred from the name")
     cloud: Cloud
     region: str
     account_id: str | None = Field(default=None, pattern=r"^\d{12}$")

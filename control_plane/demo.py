@@ -125,8 +125,13 @@ def run() -> int:
             "[bold]3. approve[/] (uae-local is a dev environment: the policy needs no approval; recorded anyway)"
         )
         _as("amira")
-        decision = approvals.approve(SERVICE, "2", "dev")
+        decision = approvals.approve(SERVICE, "2", "uae-local")
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
+
+        _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
+        from control_plane import demo_identity
+
+        demo_identity.show("2", _say)
 
         _as("eli")
         cfg = ReleaseConfig(
@@ -218,10 +223,13 @@ def run() -> int:
         _check(report.ok, f"audit trail does not verify: {report.problems}")
         return 0
     finally:
-        _say("[bold]clean-up[/]: model servers, gateway, emulator")
+        _say("[bold]clean-up[/]: model servers, gateway, emulator, OpenID provider")
         driver.stop_all()
         gateway.down()
         emulator.down()
+        from control_plane.local import idp
+
+        idp.down()
         if created_home:
             shutil.rmtree(home, ignore_errors=True)
 

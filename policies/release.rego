@@ -1,23 +1,36 @@
-# Approval rules per environment, evaluated by `mlctl approve` / the release gate as
+# Approval rules per environment tier, evaluated by `mlctl approve` / the release gate as
 # data.release.decision with input:
-#   {"env": "prod",
+#   {"env": "uae-prod-aws", "tier": "prod",
 #    "model": {"ref": "fraud:3", "classification": "pii", "registered_by": "dana",
 #              "root_digest": "sha256:...", "signed": true},
-#    "approvals": [{"approver": "amira", "roles": ["approver"], "root_digest": "sha256:..."}]}
+#    "approvals": [{"approver": "amira", "roles": ["approver"], "verified": true, "kind": "person",
+#                    "root_digest": "sha256:..."}]}
 # Roles are the approver's roles *now* (revoking a role withdraws that person's approvals).
+# The tier is the blueprint environment's declared `tier:` (blueprints/schema.py); it is never
+# derived from the environment's name.
 package release
 
 import rego.v1
 
-environments := {"dev", "staging", "prod"}
+tiers := {"dev", "staging", "prod"}
 
 sensitive := {"confidential", "pii"}
 
-# Approvals count only for the exact bytes registered, and never from the registrant.
+# Approvals count only for the exact bytes registered, never from the registrant, and in staging
+# and prod only from a verified person (an asserted `--as` approval, or a workload's, never
+# counts there: the two-person rule is about people).
 valid contains a if {
 	some a in input.approvals
 	a.root_digest == input.model.root_digest
 	a.approver != input.model.registered_by
+	identity_ok(a)
+}
+
+identity_ok(a) if input.tier == "dev"
+
+identity_ok(a) if {
+	a.verified == true
+	a.kind == "person"
 }
 
 approvers := {a.approver | some a in valid; "approver" in a.roles}
@@ -31,24 +44,24 @@ approver_names := concat(", ", sort([a | some a in approvers]))
 officer_names := concat(", ", sort([a | some a in officers]))
 
 deny contains msg if {
-	not input.env in environments
-	msg := sprintf("unknown environment '%s' (use dev, staging or prod)", [input.env])
+	not input.tier in tiers
+	msg := sprintf("environment '%s' has no known tier (declare tier: dev, staging or prod in its blueprint)", [input.env])
 }
 
 deny contains msg if {
-	input.env in {"staging", "prod"}
+	input.tier in {"staging", "prod"}
 	not input.model.signed
-	msg := sprintf("%s is not signed: sign it (mlctl model sign %s) before %s", [input.model.ref, input.model.ref, input.env])
+	msg := sprintf("%s is not signed: sign it (mlctl model sign %s) before %s (%s tier)", [input.model.ref, input.model.ref, input.env, input.tier])
 }
 
 deny contains msg if {
-	input.env == "staging"
+	input.tier == "staging"
 	count(approvers) < 1
 	msg := sprintf("staging needs 1 approval by an approver; %s has none", [input.model.ref])
 }
 
 deny contains msg if {
-	input.env == "prod"
+	input.tier == "prod"
 	count(approvers) < 2
 	msg := concat("", [
 		"prod needs 2 distinct approvers other than the registrant; ", input.model.ref, " has ",
@@ -57,7 +70,7 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	input.env == "prod"
+	input.tier == "prod"
 	input.model.classification in sensitive
 	count(officers) < 1
 	msg := sprintf(
@@ -75,6 +88,12 @@ notes contains msg if {
 
 notes contains msg if {
 	some a in input.approvals
+	not identity_ok(a)
+	msg := sprintf("approval by '%s' ignored: it was not made by a verified person", [a.approver])
+}
+
+notes contains msg if {
+	some a in input.approvals
 	a.root_digest != input.model.root_digest
 	msg := sprintf("approval by '%s' ignored: it was for other bytes (%s)", [a.approver, a.root_digest])
 }
@@ -87,18 +106,18 @@ notes contains msg if {
 }
 
 satisfied contains msg if {
-	input.env == "dev"
+	input.tier == "dev"
 	msg := "dev needs no approval"
 }
 
 satisfied contains msg if {
-	input.env in {"staging", "prod"}
+	input.tier in {"staging", "prod"}
 	count(approvers) > 0
 	msg := concat("", ["approved by ", approver_names])
 }
 
 satisfied contains msg if {
-	input.env == "prod"
+	input.tier == "prod"
 	count(officers) > 0
 	msg := concat("", ["security-officer approval by ", officer_names])
 }

@@ -59,14 +59,14 @@ if [ ! -f "$cstamp" ]; then
   touch "$cstamp"
 fi
 
-# The CDKTF CLI (npm cdktf-cli, pinned exactly in package.json and package-lock.json), run as
-# `npx cdktf ...` from the repository root. npm records what it installed in
+# npm: the CDKTF CLI (`npx cdktf ...` from the repository root) and the embedded OpenID provider,
+# pinned exactly in package.json and package-lock.json. npm records what it installed in
 # node_modules/.package-lock.json: newer than the lock file means nothing to do.
 if command -v npm >/dev/null 2>&1; then
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    echo "setup: installing the Node tools (npm ci: cdktf-cli)"
+    echo "setup: installing the Node tools (npm ci: cdktf-cli, oidc-provider)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
 else
-  echo "setup: npm not found: install Node.js 20+ for the CDKTF CLI (npx cdktf)" >&2
+  echo "setup: npm not found: install Node.js 20+ (the CDKTF CLI and the embedded OpenID provider need it)" >&2
 fi

@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_VERIFIER_IMAGE = "123456789012.dkr.ecr.me-central-1.amazonaws.com/mlctl-tools@sha256:" + "ab" * 32
+pytest_plugins = ["tests.oidc_fixtures"]  # the real OpenID provider (oidc_provider, oidc)
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
 
 

@@ -1,8 +1,9 @@
 """Identity and role-based access control.
 
-The actor comes from ``--as`` / ``MLCTL_ACTOR`` (OIDC claims later, for the API); roles come from
-the roles file (:mod:`control_plane.access.roles`); which role may do what is decided by
-``policies/rbac.rego``. Deny by default: no actor, no roles file, no role granting the action,
+The actor comes from :func:`control_plane.identity.current` (a verified OIDC token, or in dev
+tiers ``--as`` / the OS user); a verified identity's roles come from the identity file, an
+asserted one's from the roles file (:mod:`control_plane.access.roles`); which role may do what is
+decided by ``policies/rbac.rego``. Deny by default: no actor, no roles file, no role granting the action,
 or an action the policy does not know, all deny, with reasons and a fix.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from control_plane.access.roles import ROLES, create_hint, load_assignments, roles_file, roles_of
 from control_plane.errors import PolicyViolation
 from control_plane.settings import POLICIES_DIR
-from control_plane.settings import actor as current_actor
+
+if TYPE_CHECKING:
+    from blueprints.schema import Environment
 
 __all__ = ["ROLES", "AccessDecision", "authorize", "check", "current_identity", "roles_of"]
 
@@ -46,20 +49,28 @@ def _rbac() -> Any:
 
 
 def current_identity() -> tuple[str | None, list[str]]:
-    who = current_actor()
-    return who, (roles_of(who) if who else [])
+    from control_plane import identity
+
+    me = identity.current()
+    return me.name, me.roles
 
 
 def check(action: str, subject: str) -> AccessDecision:
     """Evaluate RBAC for the current actor without raising."""
-    who = current_actor()
-    assignments = load_assignments()
-    if assignments is None:
-        return AccessDecision(
-            who, [], action, subject, False,
-            [f"no roles file at {roles_file()}: every action is denied until roles are assigned"],
-        )
-    roles = assignments.get(who, []) if who else []
+    from control_plane import identity
+
+    me = identity.current()
+    who: str | None = me.name
+    if me.is_verified:
+        roles = me.roles  # from the identity file's group / client mapping
+    else:
+        assignments = load_assignments()
+        if assignments is None:
+            return AccessDecision(
+                who, [], action, subject, False,
+                [f"no roles file at {roles_file()}: every action is denied until roles are assigned"],
+            )
+        roles = assignments.get(me.name, [])
     query: dict[str, Any] = {"roles": roles, "action": action, "subject": subject}
     if who:
         query["actor"] = who  # absent, not null: the policy's "no actor" rule tests for absence
@@ -72,11 +83,17 @@ def check(action: str, subject: str) -> AccessDecision:
     )
 
 
-def authorize(action: str, subject: str) -> AccessDecision:
+def authorize(action: str, subject: str, *, env: Environment | None = None) -> AccessDecision:
     """Allow or raise PolicyViolation naming the actor, roles and the missing permission.
 
-    Denials are audited; the allowed action records its own entry when it has done its work.
+    With ``env`` (a verb that changes that environment), a staging or prod tier also requires a
+    verified identity. Denials are audited; the allowed action records its own entry when it has
+    done its work.
     """
+    if env is not None:
+        from control_plane import identity
+
+        identity.require_verified(env, action, subject)
     decision = check(action, subject)
     if decision.allowed:
         return decision
@@ -86,6 +103,8 @@ def authorize(action: str, subject: str) -> AccessDecision:
                  details={"check": "rbac"})
     if decision.actor is None:
         hint = "pass --as YOUR-ID (or set MLCTL_ACTOR) with a role that grants it"
+    elif decision.roles == [] and _verified():
+        hint = "your identity provider's groups map to no role here: ask a platform-admin to map them in the identity file"
     elif load_assignments() is None:
         hint = create_hint()
     else:
@@ -95,3 +114,9 @@ def authorize(action: str, subject: str) -> AccessDecision:
         f"{decision.actor or 'anonymous'} may not {action} {subject}: " + "; ".join(decision.reasons),
         hint=hint,
     )
+
+
+def _verified() -> bool:
+    from control_plane import identity
+
+    return identity.current().is_verified

@@ -127,11 +127,18 @@ def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[Audi
     return entry, due
 
 
-def _default_identity(who: str, roles: list[str]) -> dict[str, Any]:
-    from control_plane.settings import actor as current_actor
+_METHODS = {"verified": "oidc", "asserted": "asserted", "os-user": "os-user"}
 
-    method = "asserted" if current_actor() else "unknown"
-    return Identity(actor=who, roles=roles, method=method).as_dict()
+
+def _acting_identity() -> dict[str, Any]:
+    """The process's acting identity (control_plane.identity), as an entry's identity field."""
+    from control_plane import identity as acting  # imports the roles file's reader: kept lazy (cycle)
+
+    me = acting.current()
+    v = me.verified
+    return Identity(actor=me.name, roles=me.roles, method=_METHODS[me.source],
+                    issuer=v.issuer if v else None, subject=v.subject if v else None,
+                    client=v.client_id if v else None, kind=v.kind if v else None).as_dict()
 
 
 def record(
@@ -151,9 +158,6 @@ def record(
     audit entry commit or roll back together. ``identity`` says who acted and how that was
     established (a verified token's issuer/subject/client); by default the acting id as asserted.
     """
-    from control_plane.access.roles import roles_of
-    from control_plane.settings import actor as current_actor
-
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
     if isinstance(identity, Identity):
@@ -161,9 +165,14 @@ def record(
     elif identity is not None:
         ident = json.loads(canonical_json(dict(identity)))
     else:
-        ident = {}
-    who = str(ident.get("actor") or current_actor() or "unknown")
-    roles = [str(r) for r in ident["roles"]] if "roles" in ident else roles_of(who)
+        ident = _acting_identity()
+    who = str(ident.get("actor") or "unknown")
+    roles = [str(r) for r in ident.get("roles", [])]
+    if identity is None:
+        # How we know who acted, also in the entry's details (what `audit list` shows).
+        from control_plane import identity as acting
+
+        details = {**dict(details or {}), "identity": acting.current().audit_view()}
     fields = {
         "ts": _now(),
         "actor": who,  # the only personal data in the trail: an actor id, never names or e-mails
@@ -175,7 +184,7 @@ def record(
         "digests": {str(k): str(v) for k, v in (digests or {}).items()},
         "details": json.loads(canonical_json(dict(details or {}))),
         "host": socket.gethostname(),
-        "identity": {**_default_identity(who, roles), **ident, "actor": who, "roles": roles},
+        "identity": {**Identity(actor=who, method="unknown").as_dict(), **ident, "actor": who, "roles": roles},
     }
     if session is not None:
         entry, due = _append(session, fields)

@@ -35,6 +35,7 @@ app = typer.Typer(
 # (module under control_plane.cli, command group name). Keep in the order a release flows.
 COMMAND_GROUPS: list[tuple[str, str]] = [
     ("local", "local"),
+    ("identity", "identity"),
     ("infra", "infra"),
     ("blueprint", "blueprint"),
     ("model", "model"),

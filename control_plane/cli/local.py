@@ -10,12 +10,12 @@ import typer
 from blueprints import load_environment
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
-from control_plane.local import emulator
+from control_plane.local import emulator, idp
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
 from control_plane.settings import DEFAULT_BLUEPRINT
 
 app = typer.Typer(
-    help="Start and stop the embedded local environment (AWS emulator and gateway on 127.0.0.1).",
+    help="Start and stop the embedded local environment (AWS emulator, gateway and OpenID provider on 127.0.0.1).",
     no_args_is_help=True,
 )
 
@@ -30,11 +30,13 @@ def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = Ou
     env = load_environment(blueprint)
     info = emulator.up(env)
     gw = gateway.up()
+    oidc = idp.up()
     if output is OutputFormat.json:
         emit_json(
             {
                 "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": True},
                 "gateway": {"url": gw.url, "pid": gw.pid, "running": True},
+                "oidc_provider": {"issuer": oidc.issuer, "pid": oidc.pid, "running": True},
             }
         )
     else:
@@ -44,6 +46,7 @@ def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = Ou
         console.print(
             f"gateway (nginx) up at [bold]{gw.url}[/] (pid {gw.pid}); services at /v2/models/<service>"
         )
+        console.print(f"OpenID provider up at [bold]{oidc.issuer}[/] (pid {oidc.pid}); log in with `mlctl login`")
 
 
 @app.command()
@@ -53,13 +56,16 @@ def down(output: OutputOption = OutputFormat.table) -> None:
     was = emulator.down()
     served = LocalDriver().stop_all()
     gw = gateway.down()
+    oidc = idp.down()
     if output is OutputFormat.json:
         emit_json(
-            {"emulator": {"stopped": was}, "gateway": {"stopped": gw}, "model_servers": {"stopped": served}}
+            {"emulator": {"stopped": was}, "gateway": {"stopped": gw}, "model_servers": {"stopped": served},
+             "oidc_provider": {"stopped": oidc}}
         )
     else:
         console.print("AWS emulator stopped" if was else "AWS emulator was not running")
         console.print(f"gateway {'stopped' if gw else 'was not running'}; {served} model server(s) stopped")
+        console.print("OpenID provider stopped" if oidc else "OpenID provider was not running")
 
 
 @app.command()
@@ -67,14 +73,18 @@ def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption 
     """Show whether the local environment is running."""
     info = emulator.status(load_environment(blueprint))
     gw = gateway.status()
+    oidc = idp.status()
     if output is OutputFormat.json:
         emit_json(
             {
                 "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": info.running},
                 "gateway": {"url": gw.url, "pid": gw.pid, "running": gw.running},
+                "oidc_provider": {"issuer": oidc.issuer, "pid": oidc.pid, "running": oidc.running},
             }
         )
     else:
         state = f"running (pid {info.pid})" if info.running else "stopped"
         console.print(f"AWS emulator at {info.endpoint}: {state}")
         console.print(f"gateway at {gw.url}: {f'running (pid {gw.pid})' if gw.running else 'stopped'}")
+        console.print(f"OpenID provider at {oidc.issuer or '-'}: "
+                      f"{f'running (pid {oidc.pid})' if oidc.running else 'stopped'}")

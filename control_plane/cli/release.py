@@ -49,11 +49,19 @@ app = typer.Typer(
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment (blueprint name or file).")]
 
 
-def _authorize(action: str, subject: str) -> None:
-    """RBAC (policies/rbac.rego): denials are audited and raise PolicyViolation with the fix."""
+def _authorize(action: str, subject: str, env_name: str | None = None) -> None:
+    """RBAC (policies/rbac.rego): denials are audited and raise PolicyViolation with the fix. With
+    ``env_name``, a staging or prod tier also needs a verified identity."""
     from control_plane.access import authorize
+    from control_plane.environments import resolve
 
-    authorize(action, subject)
+    env = None
+    if env_name is not None:
+        try:
+            env = resolve(env_name)
+        except MlctlError:
+            env = None  # an unknown or invalid environment is refused by the release's residency gate
+    authorize(action, subject, env=env)
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:
@@ -214,7 +222,7 @@ def start(
     Example: mlctl release digits:2 --strategy shadow --mirror-percent 20 --window 300 --then blue-green
     """
     name, version = _parse_ref(ref)
-    _authorize("release", f"{name}:{version}@{env}")
+    _authorize("release", f"{name}:{version}@{env}", env)
     if strategy not in STRATEGIES:
         raise MlctlError(f"unknown strategy {strategy!r}", hint=f"use --strategy {', '.join(STRATEGIES)}")
     cfg = ReleaseConfig(

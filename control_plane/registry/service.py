@@ -28,7 +28,6 @@ from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
 from control_plane.registry.view import ModelVersion
-from control_plane.settings import actor as current_actor
 from control_plane.store import session_scope
 
 
@@ -193,7 +192,7 @@ def register(
         ext["config"] = {"uri": lineage["config"]["uri"], "digest": {"sha256": lineage["config"]["sha256"]}}
     provenance = _statement(name, version, root_hex, lineage, ext, classification, started, builder)
 
-    who = current_actor() or "unknown"
+    who = _acting().name
     try:
         with session_scope() as s:
             row = ModelVersionRow(
@@ -317,3 +316,9 @@ def materialize(name: str, version: str, dest: str | Path) -> Path:
 def materialized(name: str, version: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mlctl-model-") as tmp:
         yield materialize(name, version, Path(tmp) / name)
+
+
+def _acting() -> Any:
+    from control_plane import identity
+
+    return identity.current()

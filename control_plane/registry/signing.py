@@ -16,7 +16,6 @@ from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
 from control_plane.registry.service import get_version, materialized, now
 from control_plane.registry.view import ModelVersion
-from control_plane.settings import actor as current_actor
 from control_plane.store import session_scope
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
     envelope = provenance.sign_statement(mv.provenance, signer)
     # Never store a signature we cannot verify ourselves.
     provenance.verify_envelope(envelope, signer.public_key_pem(), mv.root_hex)
-    who = current_actor() or "unknown"
+    who = _acting().name
     with session_scope() as s:
         # Conditional update: of two concurrent signers exactly one sets the signature (on SQLite too,
         # where SELECT ... FOR UPDATE does not exist).
@@ -167,3 +166,9 @@ def verify(
         files=len(verified.files), source=source, provenance=prov,
         key_source="pinned" if public_key_pem else "registry",
     )
+
+
+def _acting() -> Any:
+    from control_plane import identity
+
+    return identity.current()

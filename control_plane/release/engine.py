@@ -42,7 +42,7 @@ from control_plane.errors import Conflict, MlctlError, NotFound
 from control_plane.release import analysis, gates, shadow, smoke
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import LiveServiceRow, ReleaseRow, ServiceLockRow, TransitionRow
-from control_plane.settings import actor, state_dir
+from control_plane.settings import state_dir
 from control_plane.store import session_scope
 
 PENDING, VERIFIED, APPROVED = "PENDING", "VERIFIED", "APPROVED"
@@ -230,7 +230,7 @@ class Engine:
                         reasons="[]",
                         baseline=None,
                         switched_at=None,
-                        created_by=actor() or "unknown",
+                        created_by=_acting_name(),
                         created_at=now,
                         updated_at=now,
                     )
@@ -465,8 +465,8 @@ class Engine:
     # actions (each idempotent) -------------------------------------------------------------------
     def _to_verified(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
         dest = state_dir("releases", row.id) / "model"
-        art = gates.verify_signature(row.model_name, row.model_version, dest)
         env = gates.environment(row.environment)
+        art = gates.verify_signature(row.model_name, row.model_version, dest, env)
         dep = Deployment(
             service=row.service,
             model_name=row.model_name,
@@ -482,13 +482,13 @@ class Engine:
             cur.digest = art.digest
             cur.deployment = json.dumps(dep.to_dict())
         row.digest, row.deployment = art.digest, json.dumps(dep.to_dict())
-        return {"digest": art.digest, "files": len(art.files), "storage_uri": art.storage_uri}
+        return {"digest": art.digest, "files": len(art.files), "storage_uri": art.storage_uri, "signer": art.signer}
 
     def _to_approved(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
         env = gates.environment(row.environment)
         dep = Deployment.from_dict(json.loads(row.deployment))
         residency = gates.check_residency(env, dep.storage_uri)
-        approvals = gates.check_approvals(row.model_name, row.model_version, env.name)
+        approvals = gates.check_approvals(row.model_name, row.model_version, env)
         return {"approvals": approvals, "residency": residency}
 
     def _to_green_applied(self, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[str, Any]:
@@ -787,3 +787,9 @@ def _thresholds_for_synthetic(cfg: ReleaseConfig) -> analysis.Thresholds:
 
 def release_dir(release_id: str) -> Path:
     return state_dir("releases", release_id)
+
+
+def _acting_name() -> str:
+    from control_plane import identity
+
+    return identity.current().name

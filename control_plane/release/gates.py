@@ -5,10 +5,12 @@ Each gate raises ``GateRefused`` naming itself and every reason; the engine audi
 
 - **signature**: the registry materializes the exact registered bytes into the directory the
   runtime will serve (``registry.materialize``), and ``signing.verify_model`` checks that very
-  directory against the registered signature and public key, then the root digest against the
-  registry's record. Verifying the served copy (not a copy elsewhere) closes the gap between
+  directory against the registered signature with a key from the environment's trusted keyring
+  (``signing.keyring``: its KMS key, pinned keys; the development key only in dev tiers), then the
+  root digest against the registry's record. Verifying the served copy (not a copy elsewhere) closes the gap between
   what was checked and what is loaded.
-- **approvals**: ``approvals.gate(name, version, env)`` (Rego policy ``policies/release.rego``).
+- **approvals**: ``approvals.gate(name, version, env)`` (Rego policy ``policies/release.rego``), by
+  the environment's declared tier.
 - **residency**: the environment's region is in the UAE allow-list, and the artifact lives in
   the environment's own registry (its bucket for S3; the local artifact store only for a local
   environment).
@@ -23,7 +25,6 @@ from pathlib import Path
 from blueprints.residency import allowed_regions
 from blueprints.schema import Environment
 from control_plane.errors import MlctlError, PolicyViolation
-from control_plane.settings import BLUEPRINTS_DIR
 
 
 class GateRefused(PolicyViolation):
@@ -46,35 +47,31 @@ class VerifiedArtifact:
 
 def environment(env_name: str) -> Environment:
     """``--env NAME``: ``blueprints/NAME.yaml`` (or a path to a blueprint file)."""
-    from blueprints import load_environment
+    from control_plane.environments import resolve
 
-    path = Path(env_name)
-    if not path.suffix:
-        path = BLUEPRINTS_DIR / f"{env_name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
-        raise GateRefused(
-            "residency",
-            [f"environment {env_name!r} has no blueprint ({path})"],
-            hint=f"use one of {', '.join(known)} or a blueprint file path",
-        )
     try:
-        return load_environment(path)
+        return resolve(env_name)
     except MlctlError as exc:
         raise GateRefused("residency", [f"environment {env_name!r}: {exc.message}"], hint=exc.hint) from exc
 
 
-def verify_signature(name: str, version: str, dest: Path) -> VerifiedArtifact:
-    """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature."""
+def verify_signature(name: str, version: str, dest: Path, env: Environment) -> VerifiedArtifact:
+    """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature,
+    with a key from ``env``'s trusted keyring (never the public key stored in the registry row;
+    a staging or prod environment never accepts the development key)."""
     from control_plane import registry
+    from control_plane.signing import keyring
 
     try:
         mv = registry.get_version(name, version)
+        if not mv.signature.signed or not mv.signature.key_id:
+            raise PolicyViolation(f"{mv.ref} is not signed", hint=f"sign it first: mlctl model sign {mv.ref}")
+        trusted = keyring.trusted_key_for(env, mv.signature.key_id, mv.signature.signer_kind)
         if dest.exists():
             shutil.rmtree(dest)  # never trust a half-written copy from a crashed run
         dest.parent.mkdir(parents=True, exist_ok=True)
         path = Path(registry.materialize(name, version, dest))
-        verified = registry.verify(name, version, path=path)
+        verified = registry.verify(name, version, path=path, public_key_pem=trusted.pem)
     except MlctlError as exc:
         problems = getattr(exc, "problems", None)
         reasons = [str(p) for p in problems] if problems else [exc.message]
@@ -88,40 +85,26 @@ def verify_signature(name: str, version: str, dest: Path) -> VerifiedArtifact:
         digest=mv.root_digest,
         storage_uri=mv.artifact_uri,
         files=dict(mv.files),
-        signer=verified.key_id,
+        signer=f"{verified.key_id} ({trusted.kind}, {trusted.source})",
     )
 
 
-def approval_tier(env_name: str) -> str:
-    """The approvals policy's environment (dev | staging | prod) for a blueprint environment.
-
-    By name: one containing ``prod`` is prod, ``staging`` or ``stg`` is staging, anything else
-    (``uae-local``, ``uae-dev``) is dev. Choose blueprint names accordingly.
-    """
-    name = Path(env_name).stem.lower()
-    if "prod" in name:
-        return "prod"
-    if "staging" in name or "stg" in name:
-        return "staging"
-    return "dev"
-
-
-def check_approvals(name: str, version: str, env_name: str) -> list[str]:
-    """The approvals policy's reasons on allow; raises GateRefused on deny. ``env_name`` is the
-    blueprint environment; the policy sees its tier (``approval_tier``)."""
+def check_approvals(name: str, version: str, env: Environment) -> list[str]:
+    """The approvals policy's reasons on allow; raises GateRefused on deny. The rule is the one of
+    the environment's declared tier (``tier:`` in its blueprint)."""
     from control_plane import approvals
 
-    tier = approval_tier(env_name)
+    tier = str(env.tier)
     try:
-        decision = approvals.gate(name, version, tier)
+        decision = approvals.gate(name, version, env)
     except MlctlError as exc:
         raise GateRefused("approvals", [exc.message], hint=exc.hint) from exc
     reasons = [f"{tier}: {r}" for r in decision.reasons]
     if not decision.allowed:
         raise GateRefused(
             "approvals",
-            reasons or [f"not approved for {tier}"],
-            hint=f"get the approvals the policy asks for: mlctl approve {name}:{version} --env {tier}",
+            reasons or [f"not approved for {env.name} ({tier} tier)"],
+            hint=f"get the approvals the policy asks for: mlctl approve {name}:{version} --env {env.name}",
         )
     return reasons
 

@@ -50,6 +50,10 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None] | str, list[str]]] = [
         ["network.segmnets: Extra inputs", "check its spelling"],
     ),
     ("not-a-mapping", "- just\n- a list\n", ["expected a YAML mapping"]),
+    # The tier is declared, never guessed from the name (a "uae-live" environment is not dev).
+    ("missing-tier", lambda d: (d.pop("tier"), d.update(name="uae-live")),
+     ["tier: Field required", "add 'tier: dev', 'tier: staging' or 'tier: prod'", "never guessed from the name"]),
+    ("unknown-tier", lambda d: d.update(tier="production"), ["tier: Input should be 'dev', 'staging' or 'prod'"]),
 ]
 
 
@@ -127,3 +131,20 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     _assert_clear_error(
         _run("control_plane", "blueprint", "validate", str(path)), path, ["no such blueprint file"]
     )
+
+
+def test_missing_tier_in_a_multicloud_file_names_the_environment(tmp_path: Path) -> None:
+    import yaml
+
+    from blueprints import load_blueprint
+    from control_plane.errors import BlueprintError
+
+    doc = yaml.safe_load((REPO / "blueprints" / "uae-multicloud.yaml").read_text())
+    doc["environments"][1].pop("tier")
+    path = tmp_path / "mc.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(BlueprintError) as exc:
+        load_blueprint(path)
+    assert str(path) in exc.value.message
+    assert "environment uae-mc-azure: environments.1.tier: Field required" in exc.value.message
+    assert "tier: prod" in exc.value.message

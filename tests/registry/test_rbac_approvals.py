@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,11 +27,6 @@ def signed_model(roles: Path, act_as: Callable[[str], None], model_dir: Path) ->
         return mv.version
 
     return _make
-
-
-def _approve(act_as: Callable[[str], None], who: str, version: str, env: str) -> approvals.Decision:
-    act_as(who)
-    return approvals.approve("fraud", version, env)
 
 
 @pytest.mark.parametrize(
@@ -73,10 +69,14 @@ def test_no_roles_file_denies_with_how_to_create_it(mlctl_home: Path, act_as: Ca
     assert "roles.yaml" in (exc.value.hint or "") and "roles.example.yaml" in (exc.value.hint or "")
 
 
-def test_no_actor_is_denied(roles: Path) -> None:
+def test_without_as_the_os_user_acts_and_is_recorded_as_such(roles: Path) -> None:
+    import getpass
+
     with pytest.raises(PolicyViolation) as exc:
         authorize("model.register", "m:1")
-    assert "no actor" in exc.value.message and "--as" in (exc.value.hint or "")
+    assert f"actor '{getpass.getuser()}' has no roles" in exc.value.message
+    last = audit.entries()[-1]
+    assert last.actor == getpass.getuser() and last.details["identity"] == {"source": "os-user"}
 
 
 def test_bad_roles_file_is_a_clear_error(mlctl_home: Path, act_as: Callable[[str], None]) -> None:
@@ -86,80 +86,143 @@ def test_bad_roles_file_is_a_clear_error(mlctl_home: Path, act_as: Callable[[str
         authorize("model.register", "m:1")
 
 
-def test_self_approval_is_refused(db_url: str, signed_model: Callable[[str], str],
+PROD = "uae-prod-aws"  # blueprints/uae-prod-aws.yaml: tier prod
+
+
+@pytest.fixture()
+def staging(tmp_path: Path) -> str:
+    """A staging-tier environment (uae-local's blueprint with tier: staging, as a file)."""
+    import yaml
+
+    from control_plane.settings import BLUEPRINTS_DIR
+
+    data = yaml.safe_load((BLUEPRINTS_DIR / "uae-local.yaml").read_text())
+    data.update(name="uae-staging-local", tier="staging")
+    path = tmp_path / "uae-staging-local.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_self_approval_is_refused(db_url: str, oidc: Any, model_dir: Path, tmp_path: Path,
                                   act_as: Callable[[str], None], roles: Path) -> None:
-    from control_plane.access.roles import write_assignments
+    # amira is both a data scientist and an approver here, by her verified groups
+    oidc.map_groups(tmp_path / "identity.yaml", mlctl_approver=["approver", "data-scientist"])
+    oidc.login("amira")
+    mv = registry.register("fraud", "s", model_dir, code_commit="abcdef1")
+    assert mv.registered_by == "amira"
+    act_as("eli")
+    registry.sign("fraud", "s")
+    oidc.login("amira")
+    with pytest.raises(PolicyViolation, match="amira registered fraud:s and cannot approve it"):
+        approvals.approve("fraud", "s", PROD)
+    gate = approvals.gate("fraud", "s", PROD)
+    assert not gate.allowed and any("needs 2 distinct approvers" in r for r in gate.reasons)
+    denied = [e for e in audit.entries() if e.action == "approve"]
+    assert [e.decision for e in denied] == ["deny"] and denied[0].details["identity"]["source"] == "verified"
 
+
+def test_asserted_identity_cannot_act_in_staging_or_prod(signed_model: Callable[[str], str], staging: str,
+                                                         act_as: Callable[[str], None]) -> None:
     version = signed_model("internal")
-    write_assignments({**{"dana": ["data-scientist", "approver"]}, "eli": ["ml-engineer"]})
-    with pytest.raises(PolicyViolation, match="dana registered fraud:internal and cannot approve it"):
-        _approve(act_as, "dana", version, "staging")
-    gate = approvals.gate("fraud", version, "staging")
-    assert not gate.allowed and any("needs 1 approval" in r for r in gate.reasons)
-    assert [e.decision for e in audit.entries() if e.action == "approve"] == ["deny"]
+    for env, tier in ((PROD, "prod"), (staging, "staging")):
+        act_as("amira")  # an approver by the roles file, but only asserted
+        with pytest.raises(PolicyViolation) as exc:
+            approvals.approve("fraud", version, env)
+        assert f"({tier} tier) needs a server-verified identity" in exc.value.message
+        assert "'amira' is only asserted (--as / MLCTL_ACTOR)" in exc.value.message
+        assert "mlctl login" in (exc.value.hint or "")
+    assert approvals.approvals_for("fraud", version, PROD) == []
+    act_as("amira")
+    assert approvals.approve("fraud", version, "uae-local").allowed  # dev tier: asserted is fine
+    refused = [e for e in audit.entries() if e.action == "approve" and e.decision == "deny"]
+    assert len(refused) == 2 and refused[0].details["check"] == "identity"
+    allowed = [e for e in audit.entries() if e.action == "approve" and e.decision == "allow"]
+    assert [(e.actor, e.details["identity"]) for e in allowed] == [("amira", {"source": "asserted"})]
 
 
-def test_prod_matrix(db_url: str, signed_model: Callable[[str], str], act_as: Callable[[str], None]) -> None:
+def test_prod_matrix(db_url: str, signed_model: Callable[[str], str], oidc: Any, staging: str) -> None:
     version = signed_model("internal")
-    assert approvals.gate("fraud", version, "dev").allowed  # dev: no approval needed
-    staging = approvals.gate("fraud", version, "staging")
-    assert not staging.allowed
-    one = _approve(act_as, "amira", version, "prod")
-    assert not one.allowed
+    assert approvals.gate("fraud", version, "uae-local").allowed  # dev: no approval needed
+    assert not approvals.gate("fraud", version, staging).allowed
+    oidc.login("amira")
+    one = approvals.approve("fraud", version, PROD)
+    assert not one.allowed and one.tier == "prod"
     assert "prod needs 2 distinct approvers other than the registrant; fraud:internal has 1 (amira)" in one.reasons
-    again = _approve(act_as, "amira", version, "prod")  # the same person twice still counts once
+    again = approvals.approve("fraud", version, PROD)  # the same person twice still counts once
     assert not again.allowed
-    assert _approve(act_as, "amira", version, "staging").allowed
-    two = _approve(act_as, "omar", version, "prod")
+    assert approvals.approve("fraud", version, staging).allowed
+    oidc.login("omar")
+    two = approvals.approve("fraud", version, PROD)
     assert two.allowed, two.reasons
     assert "approved by amira, omar" in two.reasons
-    gate = approvals.gate("fraud", version, "prod")
-    assert gate.allowed
+    assert approvals.gate("fraud", version, PROD).allowed
     gates = [e for e in audit.entries() if e.action == "release.gate"]
     assert [g.decision for g in gates] == ["allow", "deny", "allow"]  # every decision audited
+    entry = [e for e in audit.entries() if e.action == "approve"][-1]
+    assert entry.actor == "omar" and entry.details["identity"] == {
+        "source": "verified", "issuer": oidc.issuer, "subject": "omar", "kind": "person", "client": "mlctl-cli"}
 
 
-def test_pii_needs_a_security_officer(db_url: str, signed_model: Callable[[str], str],
-                                      act_as: Callable[[str], None]) -> None:
+def test_a_workload_approval_never_counts_in_prod(signed_model: Callable[[str], str], oidc: Any,
+                                                  tmp_path: Path) -> None:
+    version = signed_model("internal")
+    oidc.map_clients(tmp_path / "identity.yaml", ci_pipeline=["approver"])  # misconfigured on purpose
+    oidc.login_workload()
+    decision = approvals.approve("fraud", version, PROD)
+    assert not decision.allowed
+    assert "approval by 'ci-pipeline' ignored: it was not made by a verified person" in decision.reasons
+    assert any("has 0" in r for r in decision.reasons)
+
+
+def test_pii_needs_a_security_officer(db_url: str, signed_model: Callable[[str], str], oidc: Any) -> None:
     version = signed_model("pii")
-    _approve(act_as, "amira", version, "prod")
-    two = _approve(act_as, "omar", version, "prod")
+    oidc.login("amira")
+    approvals.approve("fraud", version, PROD)
+    oidc.login("omar")
+    two = approvals.approve("fraud", version, PROD)
     assert not two.allowed
     assert "prod release of a pii model needs an approval by a security-officer; fraud:pii has none" in two.reasons
-    three = _approve(act_as, "sara", version, "prod")
+    oidc.login("sara")
+    three = approvals.approve("fraud", version, PROD)
     assert three.allowed, three.reasons
     assert "security-officer approval by sara" in three.reasons
 
 
-def test_unsigned_model_cannot_reach_prod(roles: Path, act_as: Callable[[str], None], model_dir: Path) -> None:
+def test_unsigned_model_cannot_reach_prod(roles: Path, act_as: Callable[[str], None], model_dir: Path,
+                                          oidc: Any) -> None:
     act_as("dana")
     registry.register("fraud", "u", model_dir, code_commit="abcdef1")
-    _approve(act_as, "amira", "u", "prod")
-    decision = _approve(act_as, "omar", "u", "prod")
+    oidc.login("amira")
+    approvals.approve("fraud", "u", PROD)
+    oidc.login("omar")
+    decision = approvals.approve("fraud", "u", PROD)
     assert not decision.allowed and any("is not signed" in r for r in decision.reasons)
 
 
-def test_revoked_role_withdraws_approval(signed_model: Callable[[str], str], act_as: Callable[[str], None]) -> None:
-    from control_plane.access.roles import load_assignments, write_assignments
-
+def test_revoked_role_withdraws_approval(signed_model: Callable[[str], str], oidc: Any, tmp_path: Path) -> None:
     version = signed_model("internal")
-    _approve(act_as, "amira", version, "prod")
-    assert _approve(act_as, "omar", version, "prod").allowed
-    assignments = load_assignments() or {}
-    assignments["omar"] = ["auditor"]
-    write_assignments(assignments)
-    gate = approvals.gate("fraud", version, "prod")
+    oidc.login("amira")
+    approvals.approve("fraud", version, PROD)
+    oidc.login("omar")
+    assert approvals.approve("fraud", version, PROD).allowed
+    oidc.map_groups(tmp_path / "identity.yaml", mlctl_approver=["auditor"])  # the group loses approver
+    gate = approvals.gate("fraud", version, PROD)
     assert not gate.allowed
     assert any("'omar' ignored: they hold neither approver nor security-officer now" in r for r in gate.reasons)
 
 
-def test_cli_approve(signed_model: Callable[[str], str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_approve(signed_model: Callable[[str], str], capsys: pytest.CaptureFixture[str], oidc: Any) -> None:
     version = signed_model("confidential")
-    code, out, err = run_cli(capsys, "--as", "amira", "approve", f"fraud:{version}", "--env", "prod", "-o", "json")
+    code, out, err = run_cli(capsys, "--as", "amira", "approve", f"fraud:{version}", "--env", PROD)
+    assert code == 4 and "needs a server-verified identity" in err and "mlctl login" in err
+    oidc.login("amira")
+    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", PROD, "-o", "json")
     assert code == 0, err
     body = json.loads(out)
-    assert body["allowed"] is False and any("security-officer" in r for r in body["reasons"])
-    code, out, err = run_cli(capsys, "--as", "eli", "approve", f"fraud:{version}", "--env", "prod")
+    assert body["allowed"] is False and body["tier"] == "prod" and body["env"] == PROD
+    assert any("security-officer" in r for r in body["reasons"])
+    oidc.login("eli")
+    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", PROD)
     assert code == 4 and "lacks permission 'approve'" in err and "fix:" in err
-    code, out, err = run_cli(capsys, "--as", "amira", "approve", f"fraud:{version}", "--env", "qa")
-    assert code == 4 and "unknown environment 'qa'" in err
+    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", "qa")
+    assert code == 6 and "environment 'qa' has no blueprint" in err and "uae-prod-aws" in err

@@ -63,18 +63,43 @@ def _local_env(tmp_path: Path, name: str, **changes: object) -> Path:
     return path
 
 
-def test_unapproved_release_is_refused_until_approved(world, tmp_path, monkeypatch):
-    staging = _local_env(tmp_path, "uae-staging-local")
-    code, view = mlctl_json("release", "digits:1", "--env", str(staging), *FAST)
-    assert code == 4 and view["state"] == "REFUSED"
-    assert any(r.startswith("approvals:") and "staging needs 1 approval" in r for r in view["reasons"])
+def test_unapproved_release_is_refused_until_approved(world, tmp_path, monkeypatch, oidc, aws_emulator):
+    from control_plane import registry
+    from tests.release.test_keyring import _kms_signing_key
+
+    staging = _local_env(tmp_path, "uae-staging-local", tier="staging")
+    # staging trusts the environment's KMS key, not the development key: sign digits:3 with it
+    _kms_signing_key(aws_emulator, "uae-staging-local")
+    world.register("3", "v1", sign=False)
+    registry.sign("digits", "3", signer_kind="kms", env=load_environment(staging))
+    # eli is an ml-engineer by the roles file, but `--as` is only an assertion: refused in staging
+    code, _out, err = mlctl("release", "digits:3", "--env", str(staging), *FAST)
+    assert code == 4 and "(staging tier) needs a server-verified identity" in err
     _nothing_applied(world.home)
 
-    code, _, err = mlctl("--as", "amira", "approve", "digits:1", "--env", "staging")
+    oidc.login("eli")  # now verified: the approvals gate decides
+    code, view = mlctl_json("release", "digits:3", "--env", str(staging), *FAST)
+    assert code == 4 and view["state"] == "REFUSED"
+    assert any(r.startswith("approvals:") and "staging needs 1 approval" in r for r in view["reasons"]), view
+    _nothing_applied(world.home)
+
+    oidc.login("amira")
+    code, _, err = mlctl("approve", "digits:3", "--env", str(staging))
     assert code == 0, err
-    monkeypatch.setenv("MLCTL_ACTOR", "eli")
-    code, view = mlctl_json("release", "digits:1", "--env", str(staging), *FAST)
+    oidc.login("eli")
+    code, view = mlctl_json("release", "digits:3", "--env", str(staging), *FAST)
     assert code == 0 and view["state"] == "DONE", view
+
+
+def test_environment_tier_is_declared_not_guessed(world, tmp_path):
+    # Named like production but declared dev: the dev rule applies (no approvals, --as allowed) ...
+    looks_prod = _local_env(tmp_path, "uae-prod-lookalike", tier="dev")
+    code, view = mlctl_json("release", "digits:1", "--env", str(looks_prod), *FAST)
+    assert code == 0 and view["state"] == "DONE", view
+    # ... and a "live" environment declared prod is prod, whatever its name says.
+    live = _local_env(tmp_path, "uae-live", tier="prod")
+    code, _out, err = mlctl("release", "digits:2", "--env", str(live), *FAST)
+    assert code == 4 and "uae-live (prod tier) needs a server-verified identity" in err
 
 
 def test_out_of_region_environment_is_refused(world, tmp_path):

@@ -8,10 +8,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from blueprints import load_environment
 from control_plane.errors import MlctlError
 from control_plane.release.analysis import Measurement, Thresholds, evaluate, quantile
 from control_plane.release.config import ReleaseConfig
-from control_plane.release.gates import approval_tier
+from control_plane.settings import BLUEPRINTS_DIR
 
 
 def test_sample_model_is_a_real_onnx_classifier(samples):
@@ -66,10 +67,20 @@ def test_config_refuses_nonsense():
     assert ReleaseConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
-def test_approval_tiers_follow_environment_names():
-    assert approval_tier("uae-local") == "dev"
-    assert approval_tier("uae-staging-aws") == "staging"
-    assert approval_tier("blueprints/uae-prod-aws.yaml") == "prod"
+def test_no_tier_is_guessed_from_a_name():
+    """The approval tier comes only from the blueprint's `tier:`; nothing in the control plane or
+    the policies looks at an environment's name to decide it."""
+    import re
+
+    from control_plane.settings import POLICIES_DIR, PROJECT_ROOT
+
+    guessing = re.compile(r"""["'](prod|staging|stg|dev)["']\s+(not\s+)?in\s+\w*name|\bname\b.*\bcontains\b""")
+    sources = [*(PROJECT_ROOT / "control_plane").rglob("*.py"), *POLICIES_DIR.glob("*.rego")]
+    offenders = [f"{p}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if guessing.search(line)]
+    assert offenders == []
+    assert load_environment(BLUEPRINTS_DIR / "uae-local.yaml").tier == "dev"
+    assert load_environment(BLUEPRINTS_DIR / "uae-prod-aws.yaml").tier == "prod"
 
 
 def test_service_names_must_be_dns_labels():

@@ -1,0 +1,62 @@
+"""``make demo``'s identity step: people log in through the device flow at the embedded OpenID
+provider, an asserted ``--as`` approval and a single approval are refused for a prod-tier
+environment, and two verified approvers satisfy it. Called by ``control_plane.demo``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+PROD = "uae-prod-aws"  # blueprints/uae-prod-aws.yaml declares tier: prod
+
+
+def _device_login(user: str, say: Callable[[str], None]) -> None:
+    """`mlctl login` for ``user``: print the URL and code, confirm at the provider's dev pages
+    (what the person does in a browser), poll at the provider's interval, cache the tokens."""
+    from control_plane import identity
+    from control_plane.identity import config, login, tokens
+    from control_plane.local.idp.devlogin import complete_device_login
+
+    cfg = config.load()
+    assert cfg is not None
+    issuer = login.pick_issuer(cfg, None)
+    device = login.start_device(cfg, issuer)
+    say(f"  {user}: open {device.verification_uri} and enter {device.user_code} (confirmed at the provider's "
+        f"pages; polling every {device.interval} s)")
+    browser = threading.Thread(target=complete_device_login, args=(device.verification_uri_complete, user))
+    browser.start()
+    cached = login.poll_device(issuer, device)
+    browser.join()
+    tokens.save(cached)
+    me = identity.current()
+    assert me.verified is not None
+    say(f"    verified: {me.verified.subject} ({me.verified.kind}) by {me.verified.issuer}; roles {', '.join(me.roles)}")
+
+
+def show(version: str, say: Callable[[str], None]) -> None:
+    from control_plane import approvals
+    from control_plane.errors import PolicyViolation
+    from control_plane.local import idp
+
+    info = idp.up()
+    say(f"  OpenID provider (node-oidc-provider) at {info.issuer}")
+    os.environ["MLCTL_ACTOR"] = "amira"
+    try:
+        approvals.approve("digits", version, PROD)
+    except PolicyViolation as exc:
+        say(f"  refused: `--as amira approve digits:{version} --env {PROD}`: {exc.message}")
+    os.environ.pop("MLCTL_ACTOR", None)
+    _device_login("amira", say)
+    one = approvals.approve("digits", version, PROD)
+    say(f"  amira approved for {PROD} → {'allowed' if one.allowed else 'refused'}: "
+        + "; ".join(r for r in one.reasons if "needs" in r))
+    _device_login("omar", say)
+    two = approvals.approve("digits", version, PROD)
+    say(f"  omar approved for {PROD} → {'allowed' if two.allowed else 'refused'}: "
+        + "; ".join(r for r in two.reasons if r.startswith("approved by")))
+    if not (two.allowed and not one.allowed):
+        from control_plane.errors import MlctlError
+
+        raise MlctlError("demo failed: the prod approvals did not behave as the policy says",
+                         hint="see policies/release.rego")

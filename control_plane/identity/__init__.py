@@ -1,0 +1,122 @@
+"""Who is acting: a verified OIDC identity, or, in a dev-tier environment only, an asserted one.
+
+``current()`` resolves, in this order:
+
+1. ``--as ID`` / ``MLCTL_ACTOR``: an *asserted* identity (anyone can type it), roles from the roles
+   file. Accepted in dev-tier environments only.
+2. The token cache of ``mlctl login``: the access token is verified (``verifier``) against the
+   issuers of the identity file; roles come from the identity file's group / client mapping.
+   Refreshed first when it is about to expire and a refresh token exists.
+3. The operating-system user: also asserted (source ``os-user``), dev tier only.
+
+``require_verified(env, action)`` refuses a state-changing verb in a staging or prod environment
+unless the identity is verified. Until the API server exists (``mlctl server``, next issue) the
+token is verified in the mlctl process; the server will do it on its side of the wire.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from control_plane.errors import PolicyViolation
+from control_plane.identity.verifier import TokenRejected, VerifiedIdentity, Verifier
+
+if TYPE_CHECKING:
+    from blueprints.schema import Environment
+
+__all__ = ["Actor", "TokenRejected", "VerifiedIdentity", "current", "require_verified", "verifier"]
+
+Source = Literal["verified", "asserted", "os-user"]
+_verifiers: dict[tuple[str, float], Verifier] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    source: Source
+    roles: list[str]
+    verified: VerifiedIdentity | None = None
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified is not None
+
+    def audit_view(self) -> dict[str, Any]:
+        """What the audit entry records about how we know who acted."""
+        if self.verified is None:
+            return {"source": self.source}
+        v = self.verified
+        return {"source": "verified", "issuer": v.issuer, "subject": v.subject, "kind": v.kind,
+                "client": v.client_id}
+
+
+def verifier() -> Verifier | None:
+    """The process's verifier for the current identity file (None without one)."""
+    from control_plane.identity import config
+
+    path = config.identity_file()
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except FileNotFoundError:
+        return None
+    with _lock:
+        v = _verifiers.get(key)
+        if v is None:
+            loaded = config.load(path)
+            if loaded is None:
+                return None
+            v = _verifiers[key] = Verifier(loaded)
+        return v
+
+
+def _from_token() -> Actor | None:
+    from control_plane.identity import login, tokens
+
+    cached = tokens.load()
+    if cached is None:
+        return None
+    v = verifier()
+    if v is None:
+        raise PolicyViolation("you are logged in but there is no identity file to verify the token with",
+                              hint="run `mlctl local up` (writes one for the local provider) or see docs/identity.md")
+    if cached.expiring:
+        issuer = v.config.issuer(cached.issuer)
+        fresh = login.refresh(v.config, issuer, cached) if issuer else None
+        if fresh is not None:
+            tokens.save(fresh)
+            cached = fresh
+    identity = v.verify(cached.access_token)
+    return Actor(identity.actor, "verified", identity.roles, identity)
+
+
+def current() -> Actor:
+    from control_plane.access.roles import roles_of
+
+    asserted = os.environ.get("MLCTL_ACTOR")
+    if asserted:
+        return Actor(asserted, "asserted", roles_of(asserted))
+    verified = _from_token()
+    if verified is not None:
+        return verified
+    user = getpass.getuser()
+    return Actor(user, "os-user", roles_of(user))
+
+
+def require_verified(env: Environment, action: str, subject: str) -> Actor:
+    """The acting identity, if it may change ``env``; refused (and audited) otherwise."""
+    who = current()
+    if str(env.tier) == "dev" or who.is_verified:
+        return who
+    how = "--as / MLCTL_ACTOR" if who.source == "asserted" else "the operating-system user"
+    reason = (f"{action} in {env.name} ({env.tier} tier) needs a server-verified identity; "
+              f"'{who.name}' is only asserted ({how})")
+    from control_plane import audit
+
+    audit.record(action=action, subject=subject, decision="deny", reasons=[reason],
+                 details={"check": "identity", "env": env.name, "tier": str(env.tier)})
+    raise PolicyViolation(reason, hint="log in with a verified identity: mlctl login (see docs/identity.md)")
