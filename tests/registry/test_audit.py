@@ -3,6 +3,7 @@ directly on the database, each case detected and the entry named."""
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import subprocess
@@ -153,8 +154,9 @@ def test_cli_verify_names_the_entry_and_export_writes_jsonl(db_url: str, tmp_pat
     assert [e["seq"] for e in lines] == [1, 2, 3]
     assert set(lines[0]) >= {"actor", "roles", "action", "subject", "digests", "decision", "reasons", "ts", "host",
                              "identity", "leaf_hash"}
-    # Seeded in-process with no acting identity: the entry says so rather than inventing one.
-    assert lines[0]["identity"] == {"actor": "unknown", "roles": [], "method": "unknown", "issuer": None,
+    # Seeded in-process with no --as and no login: the operating-system user acted, and the entry says
+    # how that was established (asserted by the host, not verified).
+    assert lines[0]["identity"] == {"actor": getpass.getuser(), "roles": [], "method": "os-user", "issuer": None,
                                     "subject": None, "client": None, "kind": None, "extra": {}}
     # Each line carries its RFC 9162 leaf hash, recomputable offline from the line alone ...
     for e in lines:
