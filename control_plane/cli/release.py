@@ -14,7 +14,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from control_plane.errors import MlctlError, NotFound, PolicyViolation
+from control_plane.errors import (
+    EXIT_PAUSED,
+    EXIT_ROLLED_BACK,
+    MlctlError,
+    NotFound,
+    PolicyViolation,
+    UsageError,
+)
 from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
 from control_plane.release import engine
 from control_plane.release.analysis import Thresholds
@@ -22,16 +29,25 @@ from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import ReleaseRow
 from control_plane.release.view import describe
 
-EXIT_ROLLED_BACK = 10
-EXIT_PAUSED = 11
 
 
 class _StartByDefault(TyperGroup):
     """``mlctl release digits:3 ...`` runs ``start``; named sub-commands run as usual."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Only a NAME:VERSION is the shorthand; any other word is a sub-command, so a typo
+        # (`release statsu digits`) is a usage error naming the closest command, never a release.
         if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["start", *args]
+            if ":" in args[0]:
+                args = ["start", *args]
+            else:
+                import difflib
+
+                close = difflib.get_close_matches(args[0], list(self.commands), n=1)
+                hint = (f"did you mean `mlctl release {close[0]}`?" if close else
+                        f"sub-commands: {', '.join(sorted(self.commands))}; to release, give NAME:VERSION")
+                raise UsageError(f"`mlctl release {args[0]}`: no such sub-command, and not NAME:VERSION",
+                                 hint=hint)
         return super().parse_args(ctx, args)
 
 
@@ -129,9 +145,13 @@ def _print(view: dict[str, Any]) -> None:
         )
 
 
+# The state machine's GREEN_* names mean "the candidate colour", which may well be blue.
+_STEP_NAMES = {"GREEN_APPLIED": "candidate colour applied", "GREEN_READY": "candidate colour ready"}
+
+
 def _progress(release_id: str, state: str, phase: str) -> None:
     if phase == "done":
-        info(f"  {state.lower().replace('_', ' ')}")
+        info(f"  {_STEP_NAMES.get(state, state.lower().replace('_', ' '))}")
 
 
 @app.command()
