@@ -19,6 +19,7 @@ from control_plane import __version__
 from control_plane.errors import EXIT_CODES, MlctlError
 from control_plane.output import disable_color, emit_error_json, err_console
 
+
 def _no_bool_metavar() -> None:
     """typer 0.29 shows ``<bool>`` beside on/off flags, which invites ``--fail-on-drift true``
     (an error): a flag takes no value, so its help shows none."""
@@ -31,7 +32,7 @@ def _no_bool_metavar() -> None:
             return None
         return original(self, ctx)  # type: ignore[arg-type]
 
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 _no_bool_metavar()
@@ -87,6 +88,9 @@ def _root(
         bool, typer.Option("--no-color", help="No colour or styles (also when NO_COLOR is set).")
     ] = False,
 ) -> None:
+    from control_plane.settings import private_files
+
+    private_files()  # every file mlctl (and what it starts) writes: 0600, directories 0700
     if no_color:
         disable_color()
     if as_actor:

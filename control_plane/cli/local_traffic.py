@@ -33,7 +33,7 @@ def _rows(csv: Path, tensor: str) -> list[list[float]]:
         raise UsageError(f"--csv {csv}: no {tensor}_<n> columns",
                          hint=f"the model's input tensor is {tensor!r}: name the columns {tensor}_0, {tensor}_1, ...")
     cols.sort(key=lambda c: int(str(c).rsplit("_", 1)[1]))
-    return frame[cols].astype(float).values.tolist()  # type: ignore[no-any-return]
+    return frame[cols].astype(float).values.tolist()
 
 
 def traffic(

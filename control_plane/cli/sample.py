@@ -68,8 +68,8 @@ def sample(
     }
     view = {"directory": str(directory.resolve()), "models": models, "tables": tables}
     if shell:
-        lines = {
-            "SAMPLE_DIR": view["directory"],
+        lines: dict[str, str] = {
+            "SAMPLE_DIR": str(view["directory"]),
             "TRAIN_SHA256": tables["reference"]["sha256"],
             "TODAY_SHA256": tables["current"]["sha256"],
         }
@@ -79,7 +79,7 @@ def sample(
     if output is OutputFormat.json:
         emit_json(view)
         return
-    for variant, m in models.items():
+    for m in models.values():
         console.print(f"model  {m['path']}  root {m['root_digest']}  accuracy {m['accuracy']:.3f}",
                       highlight=False, markup=False)
     for t in tables.values():
