@@ -8,6 +8,7 @@ of it. A changed command in the README or a changed behaviour in mlctl fails thi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -70,7 +71,7 @@ def test_the_readme_tour_runs_as_written(tour: TourRun) -> None:
     assert re.search(r"export TRAIN_SHA256=[0-9a-f]{64}", tour.log), tour.log[-3000:]
     assert "registered digits:2+onnx" in tour.log or "digits:2+onnx" in tour.log
     assert "post-promotion inconclusive" in tour.log  # the first release paused, as the README says
-    assert re.search(r"rollback rel-\S+: digits → digits:1 \(instant", tour.log), tour.log[-3000:]
+    assert re.search(r"rollback rel-\S+: digits → digits:1 \((instant|redeploy)", tour.log), tour.log[-3000:]
     assert (tour.home / "trail.jsonl").is_file()
 
 
@@ -96,3 +97,69 @@ def test_every_file_the_tour_wrote_under_its_home_is_private(tour: TourRun) -> N
     assert (tour.home / "mlctl.db").stat().st_mode & 0o777 == 0o600
     assert (tour.home / "trail.jsonl").stat().st_mode & 0o777 == 0o600
     assert not open_to_others, open_to_others
+
+
+def _mlctl(tour: TourRun, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLCTL_") and k != "NO_COLOR"}
+    env.update(PYTHONPATH=str(REPO), MLCTL_HOME=str(tour.home))
+    return subprocess.run([str(Path(sys.executable).parent / "mlctl"), *args], cwd=tour.cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _documented_keys() -> dict[str, set[str]]:
+    """docs/cli.md's schema table: | `view` | `key`, `key`, ... |"""
+    keys: dict[str, set[str]] = {}
+    for line in (REPO / "docs" / "cli.md").read_text().splitlines():
+        m = re.match(r"^\| `(mlctl [^`]+)` \| (.+) \|$", line)
+        if m:
+            keys[m.group(1)] = set(re.findall(r"`([a-z_]+)`", m.group(2)))
+    return keys
+
+
+def test_views_after_the_tour_have_the_documented_json_keys(tour: TourRun) -> None:
+    assert tour.returncode == 0, tour.log[-3000:]
+    docs = _documented_keys()
+    views = {
+        "mlctl model list -o json": ("model", "list", "-o", "json"),
+        "mlctl model show NAME:V -o json": ("model", "show", "digits:2", "-o", "json"),
+        "mlctl release list -o json": ("release", "list", "-o", "json"),
+        "mlctl release history SERVICE -o json": ("release", "history", "digits", "-o", "json"),
+        "mlctl release status SERVICE -o json": ("release", "status", "digits", "-o", "json"),
+        "mlctl audit list -o json": ("--as", "ali", "audit", "list", "--model", "digits", "-o", "json"),
+    }
+    for view, args in views.items():
+        proc = _mlctl(tour, *args)
+        assert view in docs, f"docs/cli.md does not document {view}"
+        data = json.loads(proc.stdout)
+        item = data[0] if isinstance(data, list) else data
+        if view.startswith("mlctl audit"):  # the audit log's entry may grow (issue 11's Merkle log)
+            assert docs[view] <= set(item), f"{view}: {sorted(docs[view] - set(item))}"
+        else:
+            assert set(item) == docs[view], f"{view}: {sorted(set(item) ^ docs[view])}"
+        for key, value in item.items():
+            if key.endswith("_at") or key == "ts":
+                assert value is None or re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$", value), (key, value)
+
+
+def test_status_after_local_down_says_the_runtime_is_not_serving(tour: TourRun) -> None:
+    proc = _mlctl(tour, "release", "status", "digits", "-o", "json")
+    assert proc.returncode == 13, proc.stdout + proc.stderr  # the tour ended with `mlctl local down`
+    view = json.loads(proc.stdout)
+    assert view["state"] == "DONE" and view["runtime"]["serving"] is False
+    proc = _mlctl(tour, "release", "history", "digits")
+    assert "ROLLED_BACK" not in proc.stdout and proc.stdout.count("DONE") == 3
+    proc = _mlctl(tour, "model", "show", "digits:2")
+    assert "derived: digits:2+onnx" in proc.stdout and "siblings: digits:1" in proc.stdout
+    assert "dev: amira" in proc.stdout
+
+
+def test_piped_output_keeps_digests_whole_and_has_no_markup(tour: TourRun) -> None:
+    proc = _mlctl(tour, "model", "list")
+    digests = re.findall(r"sha256:[0-9a-f]+", proc.stdout)
+    assert digests and all(len(d) == len("sha256:") + 64 for d in digests), proc.stdout
+    assert "…" not in proc.stdout and "\x1b[" not in proc.stdout and "[bold" not in proc.stdout
+    for line in proc.stdout.splitlines():
+        if "sha256:" in line:
+            assert "digits" in line  # one row per line: nothing wrapped onto the next
+    proc = _mlctl(tour, "--no-color", "release", "history", "digits")
+    assert "\x1b[" not in proc.stdout

@@ -104,6 +104,10 @@ for _module, _name in COMMAND_GROUPS:
     for _cmd_name, _fn in getattr(_mod, "COMMANDS", {}).items():
         app.command(_cmd_name)(_fn)
 
+from control_plane.cli import examples as _examples  # noqa: E402  (after every group is registered)
+
+_examples.apply(app)
+
 
 def _wants_json(argv: list[str]) -> bool:
     """Whether the command line asked for ``--output json`` (errors then come as JSON too)."""
