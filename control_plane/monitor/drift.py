@@ -362,12 +362,21 @@ def compare(
     skipped: list[dict[str, str]] = []
     schema: list[dict[str, str]] = []
     columns = [c for c in reference.columns if c in current.columns]
+    # The prediction column is an output, not a feature: a reference without predictions (or a
+    # log without them) only means prediction drift cannot be judged, so it is skipped as before.
+    pred = config.prediction_column
     for c in reference.columns:
-        if c not in current.columns and not config.rule(str(c)).ignore:
-            schema.append({"feature": str(c), "change": "missing", "reason": f"missing from {current_name}"})
+        if c not in current.columns:
+            if str(c) == pred:
+                skipped.append({"feature": str(c), "reason": f"missing from {current_name}"})
+            elif not config.rule(str(c)).ignore:
+                schema.append({"feature": str(c), "change": "missing", "reason": f"missing from {current_name}"})
     for c in current.columns:
-        if c not in reference.columns and not config.rule(str(c)).ignore:
-            schema.append({"feature": str(c), "change": "new", "reason": f"not in {reference_name}"})
+        if c not in reference.columns:
+            if str(c) == pred:
+                skipped.append({"feature": str(c), "reason": f"missing from {reference_name}"})
+            elif not config.rule(str(c)).ignore:
+                schema.append({"feature": str(c), "change": "new", "reason": f"not in {reference_name}"})
     for c in list(columns):
         ref_num = pd.api.types.is_numeric_dtype(reference[c]) and not pd.api.types.is_bool_dtype(reference[c])
         cur_num = pd.api.types.is_numeric_dtype(current[c]) and not pd.api.types.is_bool_dtype(current[c])
