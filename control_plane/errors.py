@@ -2,9 +2,43 @@
 
 Every error carries the *fix* as well as the problem (sigstore-python style): the CLI prints
 both and exits with ``exit_code``; it never shows a traceback for an ``MlctlError``.
+
+Exit codes are one table (``EXIT_CODES``), printed by ``mlctl --help`` and in the README. New
+commands pick the error class whose row fits (a bad flag or input file is ``UsageError``, a
+missing thing ``NotFound``, a gate or RBAC denial ``PolicyViolation``...) and never invent a code;
+a command whose *outcome* is a state (a release paused or rolled back) exits with that state's code
+from the table (``EXIT_ROLLED_BACK``, ``EXIT_PAUSED``, ``EXIT_IN_PROGRESS``).
 """
 
 from __future__ import annotations
+
+# (code, name, meaning): the one documented table. Keep README.md's "Exit codes" in step (a test does).
+EXIT_CODES: tuple[tuple[int, str, str], ...] = (
+    (0, "ok", "success (a release: DONE)"),
+    (1, "error", "an unexpected failure (a bug: please report it with the command)"),
+    (2, "usage", "bad command line or input: unknown flag, malformed value, unreadable or invalid file"),
+    (3, "infra", "terraform, the emulator, a model server or the state backend failed"),
+    (4, "refused", "a policy gate or RBAC refused the action (the message names the gate and the fix)"),
+    (5, "drift", "drift found: infrastructure differs from the blueprint, or data from its reference"),
+    (6, "not-found", "a named model, version, release, service, environment or file does not exist"),
+    (7, "conflict", "conflicts with recorded state: immutable version, release in progress, wrong state"),
+    (8, "verification", "a signature, digest or audit-chain check failed"),
+    (9, "tool-missing", "an external tool or device is not available (terraform, nginx, NVML, TensorRT)"),
+    (10, "rolled-back", "the release ended ROLLED_BACK (its analysis or a check failed)"),
+    (11, "paused", "the release is paused for a person: mlctl release promote|abort SERVICE"),
+    (12, "in-progress", "release status: a release is still in progress (not yet DONE)"),
+    (13, "degraded", "release status: the runtime does not serve what the registry says is live"),
+    (130, "interrupted", "interrupted (Ctrl-C)"),
+)
+EXIT_ROLLED_BACK = 10
+EXIT_PAUSED = 11
+EXIT_IN_PROGRESS = 12
+EXIT_DEGRADED = 13
+
+
+def exit_code_table() -> str:
+    """The table as plain text (``mlctl --help`` epilog)."""
+    return "\n".join(f"{code:>4}  {name:<13} {meaning}" for code, name, meaning in EXIT_CODES)
 
 
 class MlctlError(Exception):
@@ -21,6 +55,12 @@ class MlctlError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  fix: {self.hint}"
+
+
+class UsageError(MlctlError):
+    """A malformed flag, argument or input file: the user fixes the command line."""
+
+    exit_code = 2
 
 
 class BlueprintError(MlctlError):

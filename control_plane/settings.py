@@ -19,11 +19,33 @@ POLICIES_DIR = PROJECT_ROOT / "policies"
 DEFAULT_BLUEPRINT = BLUEPRINTS_DIR / "uae-local.yaml"
 
 
+# Files mlctl writes are the owner's only: the database (registry, approvals, audit), logs, keys,
+# exports and served model copies. ``private_files()`` sets the process umask so that every file
+# (and every child process's file: model servers, the gateway) is created 0600 / 0700.
+PRIVATE_UMASK = 0o077
+_warned: set[Path] = set()
+
+
+def private_files() -> None:
+    """New files and directories of this process and its children: 0600 / 0700."""
+    os.umask(PRIVATE_UMASK)
+
+
 def mlctl_home() -> Path:
-    """The state directory, created private (0700) on first use."""
+    """The state directory, created private (0700) on first use; a warning if others can read it."""
     raw = os.environ.get("MLCTL_HOME")
     home = Path(raw).expanduser() if raw else Path(platformdirs.user_data_dir("mlctl", appauthor=False))
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not home.exists():
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home.chmod(0o700)  # mkdir's mode is filtered by the umask; be explicit
+    elif home not in _warned and home.stat().st_mode & 0o077:
+        _warned.add(home)
+        import sys
+
+        sys.stderr.write(
+            f"warning: $MLCTL_HOME {home} is readable by other users (mode {home.stat().st_mode & 0o777:o}); "
+            f"it holds the registry, approvals, audit trail and keys: chmod 700 {home}\n"
+        )
     return home
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from control_plane.errors import MlctlError, PolicyViolation
+from control_plane.errors import MlctlError, PolicyViolation, UsageError
 from control_plane.settings import PROJECT_ROOT, mlctl_home
 
 ROLES = (
@@ -51,8 +51,16 @@ def load_assignments(path: Path | None = None) -> dict[str, list[str]] | None:
         return None
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise PolicyViolation(f"{path}: cannot read the roles file ({exc})", hint=create_hint(path)) from None
+    except yaml.YAMLError as exc:
+        # A file that exists but does not parse is a usage error at a line, not a missing file.
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}: not valid YAML at {where}: {problem}",
+                         hint=f"fix {path} at {where}; the shape is in policies/roles.example.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the roles file ({exc})",
+                         hint=f"check the file's permissions and encoding (UTF-8): {path}") from None
     if data is None:
         data = {"actors": {}}
     if not isinstance(data, dict) or not isinstance(data.get("actors", {}), dict):

@@ -52,7 +52,7 @@ class LocalArtifactStore:
                         fout.write(chunk)
                 if h.hexdigest() != expected:
                     raise changed_during_upload(rel, expected, h.hexdigest())
-                os.chmod(target, 0o444)
+                os.chmod(target, 0o400)  # read-only (immutable) and the owner's only
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(staging, final)
@@ -107,6 +107,6 @@ class LocalArtifactStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
             tmp.write_bytes(data)
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, 0o400)
             os.replace(tmp, path)
         return path.as_uri()

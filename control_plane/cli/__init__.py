@@ -16,8 +16,26 @@ import typer
 from rich.markup import escape
 
 from control_plane import __version__
-from control_plane.errors import MlctlError
-from control_plane.output import err_console
+from control_plane.errors import EXIT_CODES, MlctlError
+from control_plane.output import disable_color, emit_error_json, err_console
+
+
+def _no_bool_metavar() -> None:
+    """typer 0.29 shows ``<bool>`` beside on/off flags, which invites ``--fail-on-drift true``
+    (an error): a flag takes no value, so its help shows none."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return original(self, ctx)  # type: ignore[arg-type]
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_bool_metavar()
 
 app = typer.Typer(
     name="mlctl",
@@ -25,8 +43,10 @@ app = typer.Typer(
         "Sovereign MLOps control plane for UAE regions: infrastructure blueprints, model registry, "
         "signing, approvals, KServe releases, drift monitoring and a tamper-evident audit trail.\n\n"
         "State lives under $MLCTL_HOME (default: your user data directory). "
-        "Every command takes --output json for automation."
+        "Every command takes --output json for automation (errors then come as JSON on stderr).\n\n"
+        "Example:  mlctl sample ./tour && mlctl model list"
     ),
+    epilog="Exit codes:\n\n" + "\n\n".join(f"{c} {n}: {m}" for c, n, m in EXIT_CODES),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -47,6 +67,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("monitor", "monitor"),
     ("pii", "pii"),
     ("pipeline", "pipeline"),
+    ("sample", "sample"),
 ]
 
 
@@ -65,7 +86,15 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour or styles (also when NO_COLOR is set).")
+    ] = False,
 ) -> None:
+    from control_plane.settings import private_files
+
+    private_files()  # every file mlctl (and what it starts) writes: 0600, directories 0700
+    if no_color:
+        disable_color()
     if as_actor:
         os.environ["MLCTL_ACTOR"] = as_actor
 
@@ -77,15 +106,45 @@ for _module, _name in COMMAND_GROUPS:
     for _cmd_name, _fn in getattr(_mod, "COMMANDS", {}).items():
         app.command(_cmd_name)(_fn)
 
+from control_plane.cli import examples as _examples  # noqa: E402  (after every group is registered)
+
+_examples.apply(app)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether the command line asked for ``--output json`` (errors then come as JSON too)."""
+    for i, arg in enumerate(argv):
+        if arg in ("--output=json", "-ojson"):
+            return True
+        if arg in ("--output", "-o") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+    return False
+
+
+def _usage_error(exc: Exception, as_json: bool) -> None:
+    code = int(getattr(exc, "exit_code", 2))
+    if as_json:
+        emit_error_json(message=exc.format_message(), hint="see --help",  # type: ignore[attr-defined]
+                        exit_code=code, kind="UsageError")
+    else:
+        exc.show()  # type: ignore[attr-defined]
+    sys.exit(code)
+
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Exit codes: control_plane.errors.EXIT_CODES."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
         # click returns the exit code of typer.Exit instead of raising it when not standalone
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=args, standalone_mode=False)
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except MlctlError as exc:
+        if as_json:
+            emit_error_json(message=exc.message, hint=exc.hint, exit_code=exc.exit_code,
+                            kind=type(exc).__name__)
+            sys.exit(exc.exit_code)
         # escape: messages quote user input and patterns ("[a-z]...") that rich would read as markup
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
@@ -110,7 +169,6 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, tclick.NoArgsIsHelpError):
             sys.exit(0)  # the help is already on the screen
         if isinstance(exc, click_errors):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(int(getattr(exc, "exit_code", 2)))
+            _usage_error(exc, as_json)
         raise
     sys.exit(0)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from control_plane import audit
-from control_plane.errors import VerificationFailed
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, err_console
+from control_plane.errors import NotFound, UsageError, VerificationFailed
+from control_plane.output import OutputFormat, OutputOption, console, emit_json, err_console, table
 
 app = typer.Typer(help="Verify, prove and export the tamper-evident audit log.", no_args_is_help=True)
 
@@ -125,18 +126,112 @@ def checkpoint(output: OutputOption = OutputFormat.table) -> None:
         console.print(f"signed tree head #{head.size} ({head.signer} {head.key_id}){where}", highlight=False)
 
 
-@app.command()
-def export(
-    path: Annotated[Path, typer.Argument(help="Write JSON lines here (one entry per line, chain order).")],
+
+def _subject_is_model(subject: str, model: str) -> bool:
+    import re
+
+    name, _, version = model.partition(":")
+    pattern = rf"(^|/){re.escape(name)}" + (rf":{re.escape(version)}(@|$)" if version else r"(:|@|$)")
+    return re.search(pattern, subject) is not None
+
+
+def _keep(entry: dict[str, Any], model: str | None, actor: str | None, cutoff: str | None) -> bool:
+    if actor is not None and entry.get("actor") != actor:
+        return False
+    if model is not None and not _subject_is_model(str(entry.get("subject", "")), model):
+        return False
+    return cutoff is None or str(entry.get("ts", "")) >= cutoff
+
+
+ModelFilter = Annotated[str | None, typer.Option("--model", help="Only entries about NAME or NAME:VERSION.")]
+ActorFilter = Annotated[str | None, typer.Option("--actor", help="Only entries by this actor.")]
+SinceFilter = Annotated[str | None, typer.Option("--since", help="Only newer than 30m, 6h, 7d or an ISO date.")]
+
+
+@app.command("list")
+def list_(
+    model: ModelFilter = None,
+    actor: ActorFilter = None,
+    since: SinceFilter = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N (after filtering).")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Export every entry as JSONL (requires the audit.export permission)."""
-    from control_plane.access import authorize
+    """List audit entries in chain order (requires the audit.export permission).
 
-    authorize("audit.export", str(path))
-    count = audit.export(path)
-    audit.record(action="audit.export", subject=str(path.name), details={"entries": count})
+    Example:  mlctl --as ali audit list --model digits --since 1d
+    """
+    from control_plane.access import authorize
+    from control_plane.query import since_cutoff
+
+    authorize("audit.export", "list")
+    cutoff = since_cutoff(since)
+    rows = [e.as_dict() for e in audit.entries()]
+    rows = [e for e in rows if _keep(e, model, actor, cutoff)]
+    if limit is not None:
+        rows = rows[-limit:] if limit > 0 else []
     if output is OutputFormat.json:
-        emit_json({"path": str(path), "entries": count})
+        emit_json(rows)
+        return
+    console.print(table("audit entries", ["seq", "time", "actor", "action", "subject", "decision", "reasons"],
+                        [(e["seq"], e["ts"], e["actor"], e["action"], e["subject"], e["decision"],
+                          "; ".join(e.get("reasons") or [])) for e in rows]))
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="Write JSON lines here (one entry per line, chain order); - for stdout.")],
+    model: ModelFilter = None,
+    actor: ActorFilter = None,
+    since: SinceFilter = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Export entries as JSONL, each with its signed checkpoint (requires the audit.export permission).
+    The file is written 0600; its directory must exist.
+
+    Example:  mlctl --as ali audit export trail.jsonl --since 7d
+    """
+    import os
+    import sys
+    import tempfile
+
+    from control_plane.access import authorize
+    from control_plane.query import since_cutoff
+    from control_plane.settings import state_dir
+
+    to_stdout = str(path) == "-"
+    if not to_stdout:
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory", hint=f"name a file in it, e.g. {path / 'trail.jsonl'}")
+        if not path.parent.is_dir():
+            raise NotFound(f"directory {path.parent} does not exist",
+                           hint=f"create it first (mkdir -p {path.parent}), or export to - for stdout")
+    cutoff = since_cutoff(since)
+    authorize("audit.export", "-" if to_stdout else str(path))
+    # The trail's own export writes the full file (entries and checkpoints); filters apply to its lines.
+    fd, tmp_name = tempfile.mkstemp(prefix="audit-export-", suffix=".jsonl", dir=state_dir("tmp"))
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        audit.export(tmp)
+        lines = [line for line in tmp.read_text(encoding="utf-8").splitlines() if line.strip()]
+    finally:
+        tmp.unlink(missing_ok=True)
+    if model or actor or cutoff:
+        lines = [line for line in lines if _keep(json.loads(line), model, actor, cutoff)]
+    body = "".join(line + "\n" for line in lines)
+    if to_stdout:
+        sys.stdout.write(body)
+        sys.stdout.flush()
     else:
-        console.print(f"exported {count} entries to {path}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body)
+        os.chmod(path, 0o600)
+    audit.record(action="audit.export", subject="-" if to_stdout else str(path.name),
+                 details={"entries": len(lines), "filters": {"model": model, "actor": actor, "since": since}})
+    if to_stdout:
+        return
+    if output is OutputFormat.json:
+        emit_json({"path": str(path), "entries": len(lines)})
+    else:
+        console.print(f"exported {len(lines)} entries to {path}", highlight=False, markup=False)

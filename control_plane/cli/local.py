@@ -26,7 +26,10 @@ BlueprintOption = Annotated[
 
 @app.command()
 def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = OutputFormat.table) -> None:
-    """Start the AWS emulator (moto server) in the background; idempotent."""
+    """Start the AWS emulator (moto server) and the gateway (nginx) in the background; idempotent.
+
+    Example:  export MLCTL_HOME=$PWD/.mlctl && mlctl local up
+    """
     env = load_environment(blueprint)
     info = emulator.up(env)
     gw = gateway.up()
@@ -88,3 +91,12 @@ def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption 
         console.print(f"gateway at {gw.url}: {f'running (pid {gw.pid})' if gw.running else 'stopped'}")
         console.print(f"OpenID provider at {oidc.issuer or '-'}: "
                       f"{f'running (pid {oidc.pid})' if oidc.running else 'stopped'}")
+
+
+def _attach_traffic() -> None:
+    from control_plane.cli.local_traffic import traffic
+
+    app.command("traffic")(traffic)
+
+
+_attach_traffic()

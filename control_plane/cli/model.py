@@ -123,27 +123,54 @@ def show(
     ref: Annotated[str, typer.Argument(help="NAME:VERSION")],
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Show a version: digests, signature, and its lineage as a tree."""
-    mv = registry.get_ref(ref)
+    """Show a version: digests, signature, lineage as a tree, sibling and derived versions,
+    approvals and deployments.
+
+    Example:  mlctl model show digits:2
+    """
+    from control_plane.registry.overview import overview
+
+    name, version = registry.parse_ref(ref)
+    view = overview(name, version)
     if output is OutputFormat.json:
-        emit_json(mv.as_dict())
-    else:
-        console.print(_tree(mv))
+        emit_json(view)
+        return
+    mv = registry.get_version(name, version)
+    tree = _tree(mv)
+    tree.add("siblings: " + (", ".join(f"{name}:{v}" for v in view["siblings"]) or "none"))
+    tree.add("derived: " + (", ".join(d["ref"] for d in view["derived"]) or "none"))
+    appr = tree.add(f"approvals ({len(view['approvals'])})")
+    for a in view["approvals"]:
+        appr.add(f"{a['env']}: {a['approver']} at {a['created_at']}")
+    dep = tree.add(f"deployments ({len(view['deployments'])})")
+    for d in view["deployments"]:
+        dep.add(f"{d['service']} in {d['environment']}: {d['state']} ({d['release']})" + (" [green]live[/]" if d["live"] else ""))
+    console.print(tree)
 
 
 @app.command("list")
 def list_(
     name: Annotated[str | None, typer.Argument(help="Only versions of this model.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only versions of this model (as NAME).")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only versions registered by this actor.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only newer than 30m, 6h, 7d or an ISO date.")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """List registered versions."""
-    versions = registry.list_versions(name)
+    """List registered versions (full root digests).
+
+    Example:  mlctl model list --model digits --since 7d
+    """
+    from control_plane.query import since_cutoff
+
+    cutoff = since_cutoff(since)
+    versions = [v for v in registry.list_versions(name or model)
+                if (actor is None or v.registered_by == actor) and (cutoff is None or v.created_at >= cutoff)]
     if output is OutputFormat.json:
         emit_json([v.as_dict() for v in versions])
         return
     console.print(table(
         "Model versions", ["model", "version", "root", "class", "signed", "registered by", "created"],
-        [(v.name, v.version, v.root_digest[:23] + "…", v.classification,
+        [(v.name, v.version, v.root_digest, v.classification,
           v.signature.signer_kind if v.signature.signed else "no", v.registered_by, v.created_at) for v in versions],
     ))
 

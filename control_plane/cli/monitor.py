@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from control_plane.errors import DriftDetected, MlctlError
 from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
@@ -150,8 +151,10 @@ def drift(
         )
         for skip in report.skipped:
             info(f"skipped {skip['feature']}: {skip['reason']}")
+        for change in report.schema:
+            console.print(f"[bold red]schema drift[/]: {escape(change['feature'])}: {escape(change['reason'])}")
         verdict = (
-            f"[bold red]drift in {len(report.drifted_features)} feature(s)[/]"
+            f"[bold red]drift in {len(report.drifted_features) + len(report.schema)} feature(s)[/]"
             + (" and in predictions" if (report.prediction and report.prediction.drifted) else "")
             if report.drift_detected
             else "[green]no drift[/]"
@@ -162,7 +165,8 @@ def drift(
                 f"remediation: {a['action']} -> {'ok' if a.get('ok') else a.get('error', 'not done')}"
             )
     if fail_on_drift and report.drift_detected:
-        names = [f.name for f in report.features if f.drifted]
+        names = [f.name for f in report.features if f.drifted] + [
+            f"{c['feature']} (schema: {c['change']})" for c in report.schema]
         raise DriftDetected(
             f"drift found in {', '.join(names)}",
             hint="investigate the drifted features; retrain from fresh data or roll back",

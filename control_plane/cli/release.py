@@ -15,7 +15,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from control_plane.errors import MlctlError, NotFound, PolicyViolation
+from control_plane.errors import (
+    EXIT_DEGRADED,
+    EXIT_IN_PROGRESS,
+    EXIT_PAUSED,
+    EXIT_ROLLED_BACK,
+    MlctlError,
+    NotFound,
+    PolicyViolation,
+    UsageError,
+)
 from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
 from control_plane.release import engine
 from control_plane.release.analysis import Thresholds
@@ -24,16 +33,24 @@ from control_plane.release.models import ReleaseRow
 from control_plane.release.shadow import ShadowThresholds
 from control_plane.release.view import describe
 
-EXIT_ROLLED_BACK = 10
-EXIT_PAUSED = 11
-
 
 class _StartByDefault(TyperGroup):
     """``mlctl release digits:3 ...`` runs ``start``; named sub-commands run as usual."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Only a NAME:VERSION is the shorthand; any other word is a sub-command, so a typo
+        # (`release statsu digits`) is a usage error naming the closest command, never a release.
         if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["start", *args]
+            if ":" in args[0]:
+                args = ["start", *args]
+            else:
+                import difflib
+
+                close = difflib.get_close_matches(args[0], list(self.commands), n=1)
+                hint = (f"did you mean `mlctl release {close[0]}`?" if close else
+                        f"sub-commands: {', '.join(sorted(self.commands))}; to release, give NAME:VERSION")
+                raise UsageError(f"`mlctl release {args[0]}`: no such sub-command, and not NAME:VERSION",
+                                 hint=hint)
         return super().parse_args(ctx, args)
 
 
@@ -89,7 +106,7 @@ def _finish(row: ReleaseRow, output: OutputFormat, driver: Any) -> None:
     if row.state == engine.REFUSED:
         raise PolicyViolation(
             f"release {row.id} refused: {'; '.join(view['reasons'])}",
-            hint="fix what the gate names, then release again",
+            hint=_refusal_fix(row, view["reasons"]),
         )
     if row.state == engine.ROLLED_BACK:
         info(f"[red]release {row.id} rolled back[/]: {'; '.join(view['reasons'])}")
@@ -100,6 +117,20 @@ def _finish(row: ReleaseRow, output: OutputFormat, driver: Any) -> None:
             f"or roll back with `mlctl release abort {row.service}`"
         )
         raise typer.Exit(EXIT_PAUSED)
+
+
+def _refusal_fix(row: ReleaseRow, reasons: list[str]) -> str:
+    """The command that fixes the gate that refused (gates name themselves first in each reason)."""
+    ref = f"{row.model_name}:{row.model_version}"
+    again = f"then: mlctl release {ref} --env {row.environment}"
+    text = " ".join(reasons).lower()
+    if "approval" in text:
+        return f"mlctl approve {ref} --env {row.environment} (an approver), {again}"
+    if "signature" in text or "not signed" in text or "unsigned" in text:
+        return f"mlctl model sign {ref}, {again}"
+    if "residency" in text:
+        return f"register the version in {row.environment}'s own registry (mlctl model register ... --store s3), {again}"
+    return f"fix what the gate names, {again}"
 
 
 def _print(view: dict[str, Any]) -> None:
@@ -114,8 +145,12 @@ def _print(view: dict[str, Any]) -> None:
         ("candidate colour", view["colour"]),
         ("weights", ", ".join(f"{c} {w}%" for c, w in sorted((view["weights"] or {}).items())) or "-"),
     ]
+    runtime = view.get("runtime") or {}
     if view["live"]:
-        rows.append(("live", f"{view['live']['version']} on {view['live']['colour']}"))
+        serving = "" if runtime.get("serving") is not False else " (registry) — runtime NOT serving"
+        rows.append(("live", f"{view['live']['version']} on {view['live']['colour']}{serving}"))
+    if runtime.get("detail"):
+        rows.append(("runtime", runtime["detail"]))
     if view["paused"]:
         rows.append(("paused", view["paused"]))
     for reason in view["reasons"]:
@@ -169,9 +204,13 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
 
 
+# The state machine's GREEN_* names mean "the candidate colour", which may well be blue.
+_STEP_NAMES = {"GREEN_APPLIED": "candidate colour applied", "GREEN_READY": "candidate colour ready"}
+
+
 def _progress(release_id: str, state: str, phase: str) -> None:
     if phase == "done":
-        info(f"  {state.lower().replace('_', ' ')}")
+        info(f"  {_STEP_NAMES.get(state, state.lower().replace('_', ' '))}")
 
 
 @app.command()
@@ -222,7 +261,11 @@ def start(
     Example: mlctl release digits:2 --strategy shadow --mirror-percent 20 --window 300 --then blue-green
     """
     name, version = _parse_ref(ref)
+    _known_environment(env)
     _authorize("release", f"{name}:{version}@{env}", env)
+    from control_plane import registry
+
+    registry.get_version(name, version)  # "not registered" (exit 6), never a gate refusal, nothing recorded
     if strategy not in STRATEGIES:
         raise MlctlError(f"unknown strategy {strategy!r}", hint=f"use --strategy {', '.join(STRATEGIES)}")
     cfg = ReleaseConfig(
@@ -256,6 +299,27 @@ def start(
     rid = eng.start(model_name=name, version=version, env_name=env, config=cfg, service=service)
     info(f"release {rid}: {name}:{version} → {env} ({strategy})")
     _finish(eng.run(rid), output, driver)
+
+
+def _known_environment(env: str) -> None:
+    """A typo'd --env is an unknown environment (exit 6) naming those that exist, not a gate refusal."""
+    from pathlib import Path
+
+    from control_plane.settings import BLUEPRINTS_DIR
+
+    path = Path(env)
+    if path.suffix and path.exists():
+        return
+    if not path.suffix and (BLUEPRINTS_DIR / f"{env}.yaml").exists():
+        return
+    import difflib
+
+    known = sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
+    close = difflib.get_close_matches(env, known, n=1)
+    raise NotFound(
+        f"unknown environment {env!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+        hint=f"environments: {', '.join(known)}; or pass a blueprint file path",
+    )
 
 
 def _env_ok(env: str) -> bool:
@@ -292,15 +356,125 @@ def _service_driver(service: str) -> tuple[ReleaseRow, Any]:
     return row, engine.driver_for(row.environment)
 
 
-@app.command()
-def status(service: str, output: OutputOption = OutputFormat.table) -> None:
-    """Show the service's release in progress (or its latest): step, weights, analysis, reasons."""
+def _runtime(view: dict[str, Any], driver: Any) -> dict[str, Any]:
+    """Whether the runtime serves what the registry says is live (a stopped `mlctl local` or a
+    deleted InferenceService is shown as such, never as "live")."""
+    live = view.get("live")
+    if not live:
+        return {"serving": None, "detail": "nothing is live yet"}
+    if view.get("weights") is None:
+        return {"serving": False, "detail": "the runtime's traffic router does not answer (stopped?)"}
+    try:
+        readiness = driver.ready(view["service"], live["colour"])
+    except Exception as exc:  # the runtime is down: say so rather than fail the view
+        return {"serving": False, "detail": f"{live['colour']} does not answer: {exc}"}
+    if not readiness.ready:
+        return {"serving": False, "detail": f"{live['colour']} is not ready: {readiness.reason or 'no answer'}"}
+    return {"serving": True, "detail": f"{live['version']} ready on {live['colour']}"}
+
+
+def _status_code(row: ReleaseRow, runtime: dict[str, Any]) -> int:
+    if row.state == engine.REFUSED:
+        return PolicyViolation.exit_code
+    if row.state == engine.ROLLED_BACK:
+        return EXIT_ROLLED_BACK
+    if row.state not in engine.TERMINAL:
+        return EXIT_PAUSED if row.paused else EXIT_IN_PROGRESS
+    return EXIT_DEGRADED if runtime["serving"] is False else 0
+
+
+def _status_view(service: str) -> tuple[ReleaseRow, dict[str, Any]]:
     row, driver = _service_driver(service)
     view = describe(row, driver)
+    view["runtime"] = _runtime(view, driver)
+    return row, view
+
+
+@app.command()
+def status(
+    service: Annotated[str, typer.Argument(help="The service (default name: the model's).")],
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until the release ends (or pauses).")] = False,
+    interval: Annotated[float, typer.Option(help="--watch: seconds between refreshes.")] = 2.0,
+    timeout: Annotated[float, typer.Option(help="--watch: give up after this many seconds.")] = 1800.0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Show the service's release in progress (or its latest): step, weights, analysis, reasons,
+    and whether the runtime really serves the live version. The exit code is the state's:
+    0 DONE and serving, 4 REFUSED, 10 ROLLED_BACK, 11 paused, 12 in progress, 13 runtime not serving.
+
+    Example:  mlctl release status digits --watch
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        row, view = _status_view(service)
+        code = _status_code(row, view["runtime"])
+        done = code != EXIT_IN_PROGRESS or not watch or time.monotonic() > deadline
+        if output is OutputFormat.json:
+            if done:
+                emit_json(view)
+        elif watch and console.is_terminal:
+            console.clear()
+            _print(view)
+        elif done or watch:
+            _print(view) if done else info(f"{row.id}: {view['state']}"
+                                           + (f" → {view['in_progress']}" if view["in_progress"] else ""))
+        if done:
+            break
+        time.sleep(interval)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("list")
+def list_(
+    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", help="Only these states (repeatable): DONE, ROLLED_BACK, REFUSED, ..., or active, paused.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only releases of NAME or NAME:VERSION.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only releases started by this actor.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only newer than 30m, 6h, 7d or an ISO date.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List releases, newest first.
+
+    Example:  mlctl release list --state active --since 7d
+    """
+    from control_plane.release.queries import list_releases
+
+    rows = list_releases(service=service, states=state, model=model, actor=actor, since=since)
     if output is OutputFormat.json:
-        emit_json(view)
-    else:
-        _print(view)
+        emit_json(rows)
+        return
+    console.print(table("releases", ["release", "service", "model", "env", "strategy", "state", "by", "created"],
+                        [(r["release"], r["service"], r["model"], r["environment"], r["strategy"],
+                          r["state"] + (" (paused)" if r["paused"] and r["state"] not in engine.TERMINAL else ""),
+                          r["created_by"], r["created_at"]) for r in rows]))
+
+
+@app.command()
+def history(
+    service: Annotated[str, typer.Argument(help="The service.")],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Every release of SERVICE, newest first, with what replaced what and why it ended.
+
+    Example:  mlctl release history digits
+    """
+    from control_plane.release.queries import list_releases
+
+    rows = list_releases(service=service)
+    if not rows:
+        raise NotFound(f"no release of {service} is recorded", hint="start one: mlctl release NAME:VERSION --env ENV")
+    if output is OutputFormat.json:
+        emit_json(rows)
+        return
+    console.print(table(f"history of {service}", ["release", "model", "replaced", "strategy", "state", "by",
+                                                   "created", "why"],
+                        [(r["release"], r["model"], r["previous_version"] or "-", r["strategy"], r["state"],
+                          r["created_by"], r["created_at"], "; ".join(r["reasons"]) or r["paused"] or "")
+                         for r in rows]))
 
 
 @app.command()

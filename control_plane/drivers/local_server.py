@@ -36,41 +36,22 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 
 class RequestLog:
-    """Appends one JSON line per inference to the service's live request log, which
-    ``mlctl monitor drift SERVICE`` reads (format: control_plane/monitor/request_log.py).
-    One short ``write`` per line on an O_APPEND file: both colours can append to it at once."""
+    """The service's live request log, which ``mlctl monitor drift SERVICE`` reads: records are
+    minimised (configured features only, PII-tagged fields dropped or hashed) and kept for a
+    limited time; see control_plane/monitor/request_log.py (``RequestLogWriter``)."""
 
     def __init__(
         self, service: str, model: str | None, version: str | None, colour: str | None = None
     ) -> None:
-        from control_plane.monitor.request_log import log_path
+        from control_plane.monitor.request_log import RequestLogWriter
 
-        path = log_path(service)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._head = {"service": service, "model": model, "version": version, "colour": colour}
+        self._writer = RequestLogWriter(service, model, version, colour=colour)
 
-    def write(
-        self,
-        inputs: list[dict[str, Any]] | None,
-        outputs: list[dict[str, Any]] | None,
-        **extra: Any,
-    ) -> None:
+    def write(self, inputs: list[dict[str, Any]] | None, outputs: list[dict[str, Any]] | None,
+              **extra: Any) -> None:
         """``extra``: what a shadow comparison joins on (``request_id`` set by the gateway,
         ``mirror`` for the candidate's copies, ``code``, ``seconds`` end to end)."""
-        import json
-        from datetime import UTC, datetime
-
-        now = datetime.now(tz=UTC)
-        record = {
-            "ts": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "t": now.timestamp(),
-            **self._head,
-            **extra,
-            "inputs": inputs,
-            "outputs": outputs,
-        }
-        os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+        self._writer.write(inputs, outputs, **extra)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,6 +34,7 @@ from control_plane.errors import MlctlError
 from control_plane.events.config import Sink, load_sinks
 from control_plane.events.delivery import DeliveryResult, deliver
 from control_plane.events.scrub import scrub
+from control_plane.output import iso_utc
 from control_plane.settings import state_dir
 
 TYPE_PREFIX = "ae.sovereign-mlops."
@@ -136,7 +137,7 @@ def emit(event_type: str, subject: str, data: Mapping[str, Any]) -> Emitted:
                     "url": sink.redacted_url,
                     "attempts": result.attempts,
                     "error": result.error,
-                    "failed_at": time.time(),
+                    "failed_at": iso_utc(time.time()),  # ISO-8601 UTC, as every timestamp mlctl writes
                     "event": event,
                 },
             )

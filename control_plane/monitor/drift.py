@@ -84,6 +84,9 @@ class DriftReport:
     n_current: int
     features: list[FeatureDrift]
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Schema drift: a column missing from or new in the current data, or of another type. It is
+    # drift (the model is fed something other than what it learnt), not a column to skip quietly.
+    schema: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def drifted_features(self) -> list[FeatureDrift]:
@@ -95,7 +98,7 @@ class DriftReport:
 
     @property
     def drift_detected(self) -> bool:
-        return any(f.drifted for f in self.features)
+        return any(f.drifted for f in self.features) or bool(self.schema)
 
     def to_dict(self) -> dict[str, Any]:
         pred = self.prediction
@@ -109,6 +112,7 @@ class DriftReport:
             "prediction_drift": None if pred is None else pred.drifted,
             "features": [_finite(asdict(f)) for f in self.features],
             "skipped": self.skipped,
+            "schema_drift": self.schema,
         }
 
 
@@ -356,13 +360,30 @@ def compare(
             exit_code=2,
         )
     skipped: list[dict[str, str]] = []
+    schema: list[dict[str, str]] = []
     columns = [c for c in reference.columns if c in current.columns]
+    # The prediction column is an output, not a feature: a reference without predictions (or a
+    # log without them) only means prediction drift cannot be judged, so it is skipped as before.
+    pred = config.prediction_column
     for c in reference.columns:
         if c not in current.columns:
-            skipped.append({"feature": str(c), "reason": f"missing from {current_name}"})
+            if str(c) == pred:
+                skipped.append({"feature": str(c), "reason": f"missing from {current_name}"})
+            elif not config.rule(str(c)).ignore:
+                schema.append({"feature": str(c), "change": "missing", "reason": f"missing from {current_name}"})
     for c in current.columns:
         if c not in reference.columns:
-            skipped.append({"feature": str(c), "reason": f"missing from {reference_name}"})
+            if str(c) == pred:
+                skipped.append({"feature": str(c), "reason": f"missing from {reference_name}"})
+            elif not config.rule(str(c)).ignore:
+                schema.append({"feature": str(c), "change": "new", "reason": f"not in {reference_name}"})
+    for c in list(columns):
+        ref_num = pd.api.types.is_numeric_dtype(reference[c]) and not pd.api.types.is_bool_dtype(reference[c])
+        cur_num = pd.api.types.is_numeric_dtype(current[c]) and not pd.api.types.is_bool_dtype(current[c])
+        if ref_num != cur_num and not config.rule(str(c)).ignore:
+            schema.append({"feature": str(c), "change": "type",
+                           "reason": f"{reference[c].dtype} in {reference_name}, {current[c].dtype} in {current_name}"})
+            columns.remove(c)
     tested = [c for c in columns if not config.rule(str(c)).ignore]
     skipped += [{"feature": str(c), "reason": "ignored by config"} for c in columns if c not in tested]
     if not tested:
@@ -398,4 +419,5 @@ def compare(
         n_current=len(current),
         features=results,
         skipped=skipped,
+        schema=schema,
     )

@@ -19,6 +19,10 @@ Model servers append one JSON object per inference request to
 An output tensor with several columns (class probabilities) becomes ``prediction`` = argmax; a
 single output column or an output field named ``prediction`` is used as is. Lines that do not
 parse are counted and skipped, never fatal (a server may be writing the last line right now).
+
+What is written is minimised first and kept for a limited time (``log_policy``: configured
+features only, PII-tagged fields dropped or hashed, detected identifiers redacted, retention by
+age and line count); ``RequestLogWriter`` is the one writer.
 """
 
 from __future__ import annotations
@@ -36,6 +40,92 @@ import pandas as pd
 
 from control_plane.errors import MlctlError, NotFound
 from control_plane.settings import mlctl_home
+
+
+class RequestLogWriter:
+    """Appends minimised records to a service's request log and enforces its retention.
+
+    Several servers (both colours) append to one file: every append and every prune holds an
+    exclusive ``flock`` on the log, and a writer whose file was replaced by a prune reopens it, so
+    no line is lost or written to a deleted file. Pruning runs at start and every ``prune_every``
+    writes."""
+
+    def __init__(self, service: str, model: str | None, version: str | None, *, colour: str | None = None,
+                 prune_every: int = 1000) -> None:
+        from control_plane.monitor.log_policy import load_policy
+
+        self.path = log_path(service)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.policy = load_policy(service)
+        self._head = {"service": service, "model": model, "version": version, "colour": colour}
+        self._prune_every = prune_every
+        self._writes = 0
+        self._fd = self._open()
+        self.prune()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def _locked(self) -> Any:
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def lock() -> Any:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                try:
+                    same = os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:  # pruned (replaced) by another writer: append to the new file
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = self._open()
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+        return lock()
+
+    def write(self, inputs: Any, outputs: Any, **extra: Any) -> None:
+        """``extra``: what a shadow comparison joins on (request id, mirror flag, status, seconds);
+        ``t`` (epoch seconds) is what it windows on."""
+        from control_plane.monitor.log_policy import minimise_inputs
+
+        now = datetime.now(tz=UTC)
+        record = {"ts": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "t": now.timestamp(), **self._head, **extra,
+                  "inputs": minimise_inputs(self.policy, inputs), "outputs": outputs}
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        with self._locked():
+            os.write(self._fd, line)
+        self._writes += 1
+        if self._writes % self._prune_every == 0:
+            self.prune()
+
+    def prune(self) -> int:
+        """Drop lines older than the retention and beyond ``max_lines``; returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.policy.retention_days)
+        with self._locked():
+            lines = self.path.read_bytes().splitlines(keepends=True)
+            kept = [ln for ln in lines if _newer_than(ln, cutoff)][-self.policy.max_lines:]
+            dropped = len(lines) - len(kept)
+            if dropped:
+                tmp = self.path.with_name(self.path.name + ".prune")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.writelines(kept)
+                os.replace(tmp, self.path)  # writers see the new inode under the lock and reopen
+        return dropped
+
+
+def _newer_than(line: bytes, cutoff: datetime) -> bool:
+    try:
+        ts = datetime.fromisoformat(str(json.loads(line)["ts"]).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return False  # an unreadable line is not kept past a prune
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)) >= cutoff
 
 
 def log_path(service: str) -> Path:

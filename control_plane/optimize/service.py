@@ -208,7 +208,10 @@ def optimize(
         (repo_root / "optimization.json").write_text(json.dumps(lineage, indent=2, sort_keys=True, default=str))
         say(f"registering {name}:{derived}")
         registry.register(name, derived, repo_root, derived_from=ref, lineage_extra=lineage,
-                          classification=source.classification, code_commit=source.lineage.get("code", {}).get("commit"))
+                          classification=source.classification,
+                          # the source's code pin as recorded (an unrecorded pin stays unrecorded, it is
+                          # not re-validated as a commit id: optimizing never depends on the training code)
+                          code_pin=source.lineage.get("code"))
         registry.sign(name, derived, signer_kind=signer_kind, env=env if signer_kind == "kms" else None)
     audit.record(action="model.optimize", subject=ref, digests={"source": source.root_digest},
                  details={"derived": f"{name}:{derived}", "target": target, "precision": precision, "build": build})

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from control_plane import audit
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, get_store, store_for_uri
-from control_plane.errors import Conflict, NotFound
+from control_plane.errors import Conflict, NotFound, UsageError
 from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
@@ -113,6 +113,7 @@ def register(
     datasets: Sequence[str] = (),
     features: Sequence[str] = (),
     code_commit: str | None = None,
+    code_pin: Mapping[str, Any] | None = None,
     config: str | Path | None = None,
     params: str | Path | Mapping[str, Any] | None = None,
     metrics: str | Path | Mapping[str, Any] | None = None,
@@ -124,8 +125,9 @@ def register(
     builder: Mapping[str, str] | None = None,
 ) -> ModelVersion:
     """Register ``path`` as NAME:VERSION with its lineage. Identical bytes again: a no-op that
-    returns the existing version; other bytes: Conflict. ``derived_from`` + ``lineage_extra`` record
-    what an optimizer derived this version from and how (precision, TensorRT, GPU, container...).
+    returns the existing version; other bytes, or the same bytes with other lineage: Conflict.
+    ``derived_from`` + ``lineage_extra`` record what an optimizer derived this version from and how
+    (precision, TensorRT, GPU, container...); ``code_pin`` carries a source's code pin over verbatim.
     ``builder`` (``build_type``, ``builder_id``, ``invocation_id``): who built the bytes, for the SLSA
     provenance; a training pipeline names its run here (default: this registration)."""
     from control_plane.access import authorize
@@ -139,17 +141,23 @@ def register(
                                hint=f"use one of: {', '.join(lin.CLASSIFICATIONS)}")
     authorize("model.register", ref)
     src = Path(path)
+    if src.is_file():
+        raise UsageError(f"--path {src} is a file, not a model directory",
+                         hint=f"pass the directory that holds it: --path {src.parent}")
     if not src.is_dir():
         raise NotFound(f"--path {src}: no such model directory", hint="pass the directory holding the model files")
+    if not any(p.is_file() for p in src.rglob("*")):
+        raise UsageError(f"--path {src} holds no files: there is nothing to register",
+                         hint="pass the directory the training job wrote the model files to")
     started = now()
 
     # Validate every pin before any bytes move.
     lineage: dict[str, Any] = {
         "datasets": [lin.parse_dataset(d) for d in datasets],
         "features": [lin.parse_features(f) for f in features],
-        "code": lin.code_commit(code_commit, src),
+        "code": dict(code_pin) if code_pin is not None else lin.code_commit(code_commit, src),
     }
-    if lineage["code"]["commit"] == "unknown":
+    if lineage["code"]["commit"] == "unknown" and code_pin is None:
         info(f"[yellow]note:[/] {lineage['code']['note']}; recording code commit 'unknown'")
     config_bytes: bytes | None = None
     if config is not None:
@@ -178,7 +186,8 @@ def register(
     existing = _lookup(name, version)
     if existing is not None:
         if existing.root_digest == root:
-            return existing  # identical bytes: registering again is a no-op
+            _same_lineage_or_refuse(existing, lineage, classification)
+            return existing  # identical bytes and lineage: registering again is a no-op
         _refuse(existing, root)
 
     store = store or get_store()
@@ -252,6 +261,41 @@ def _lookup(name: str, version: str) -> ModelVersion | None:
     with session_scope() as s:
         row = _row(s, name, version)
         return ModelVersion.from_row(row) if row is not None else None
+
+
+def _pins(lineage: Mapping[str, Any], classification: str) -> dict[str, Any]:
+    """What a registrant asserts about a version (not how mlctl found it): compared on re-registration."""
+    code = lineage.get("code") or {}
+    return {
+        "datasets": sorted(d["ref"] for d in lineage.get("datasets", [])),
+        "features": sorted(f"{f['name']}@{f['version']}" for f in lineage.get("features", [])),
+        "code commit": code.get("commit"),
+        "config": (lineage.get("config") or {}).get("sha256"),
+        "params": lineage.get("params") or {},
+        "metrics": lineage.get("metrics") or {},
+        "parent": (lineage.get("parent") or {}).get("ref"),
+        "derived from": (lineage.get("derived_from") or {}).get("ref"),
+        "classification": classification,
+    }
+
+
+def _same_lineage_or_refuse(existing: ModelVersion, lineage: Mapping[str, Any], classification: str) -> None:
+    """Identical bytes with other lineage is not a no-op: silently keeping the old pins would drop
+    what the user just asserted, and changing them would rewrite history. Versions are immutable."""
+    theirs = _pins(existing.lineage, existing.classification)
+    mine = _pins(lineage, classification)
+    differ = [k for k in mine if mine[k] != theirs[k]]
+    if not differ:
+        return
+    detail = "; ".join(f"{k}: registered {theirs[k]!r}, now {mine[k]!r}" for k in differ)
+    audit.record(action="model.register", subject=existing.ref, decision="deny",
+                 reasons=[f"identical bytes with other lineage ({', '.join(differ)})"],
+                 digests={"root": existing.root_digest})
+    raise Conflict(
+        f"{existing.ref} is already registered with these bytes but other lineage ({detail}); "
+        "versions are immutable, their lineage too",
+        hint=f"register it as a new version with the lineage you mean, e.g. --version {existing.version}.1",
+    )
 
 
 def _refuse(existing: ModelVersion, root: str) -> None:

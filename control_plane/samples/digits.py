@@ -161,3 +161,35 @@ def build_sample_model(out_dir: Path, *, variant: str = "v1") -> SampleModel:
         eval_file=eval_file,
         accuracy=accuracy,
     )
+
+
+def _csv(path: Path, x: np.ndarray, prediction: np.ndarray) -> None:
+    # Column names match what the live request log yields for the V2 input tensor ``input``
+    # (``input_0`` .. ``input_63`` and ``prediction``), so the same reference CSV serves file
+    # drift (``--current today.csv``) and live drift (``mlctl monitor drift digits``).
+    header = ",".join([f"{INPUT_NAME}_{j}" for j in range(x.shape[1])] + ["prediction"])
+    with path.open("w", encoding="ascii", newline="\n") as fh:
+        fh.write(header + "\n")
+        for row, pred in zip(x, prediction, strict=True):
+            fh.write(",".join(f"{v:.4f}" for v in row) + f",{int(pred)}\n")
+
+
+# The centre of the 8x8 image (rows 3-4, columns 2-5): the pixels a brighter scanner changes most.
+_BRIGHTER = [r * 8 + c for r in (3, 4) for c in range(2, 6)]
+
+
+def write_sample_tables(out_dir: Path) -> tuple[Path, Path]:
+    """A reference table (the training split: what the model learnt from) and a current table
+    (held-out rows with the image's centre brighter: 8 pixels +0.25, clipped), as CSV. Deterministic bytes, so their
+    digests are the same on every machine. The current table drifts on purpose: it is what a
+    drift check should catch."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x_tr, x_te, y_tr, y_te = _split()
+    reference = out_dir / "train.csv"
+    current = out_dir / "today.csv"
+    _csv(reference, x_tr, y_tr)
+    shifted = x_te.copy()
+    shifted[:, _BRIGHTER] = np.clip(shifted[:, _BRIGHTER] + 0.25, 0.0, 1.0)
+    _csv(current, shifted, y_te)
+    return reference, current

@@ -193,7 +193,8 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
     assert payload["drifted_features"] == ["worst area"]
     area = next(f for f in payload["features"] if f["name"] == "worst area")
     assert area["drifted"] and set(area["scores"]) >= {"psi", "ks_statistic", "ks_p_value"}
-    assert "fix:" in bad.stderr and "Traceback" not in bad.stderr
+    # under --output json the error is JSON on stderr too (issue 15), with its fix
+    assert json.loads(bad.stderr)["error"]["hint"] and "Traceback" not in bad.stderr
 
     human = mlctl("monitor", "drift", "-r", str(tmp_path / "ref.csv"), "-c", str(tmp_path / "cur.parquet"))
     assert human.returncode == 0 and "DRIFT" in human.stdout and "worst area" in human.stdout

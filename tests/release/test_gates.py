@@ -38,7 +38,7 @@ def test_unsigned_release_is_refused(world):
     _nothing_applied(world.home)
     assert any(e.details.get("to") == "REFUSED" for e in _denied("release.transition"))
     code, out, _ = mlctl("release", "status", "digits")  # the human view names state and reason
-    assert code == 0 and "REFUSED" in out and "not signed" in out
+    assert code == 4 and "REFUSED" in out and "not signed" in out  # the exit code is the state's
 
 
 def test_tampered_artifact_is_refused(world):
