@@ -353,7 +353,7 @@ def forget_colour(service: str, colour: str) -> None:
             raise InfraError(f"{service}/{colour} still has traffic", hint="move traffic away first")
         if (doc.get("mirror") or {}).get("colour") == colour:
             doc.pop("mirror", None)
-        doc.get("weights", {}).pop(colour, None)
+        # Its weight stays (at 0): `traffic()` keeps reporting the split the release decided.
         doc.get("ports", {}).pop(colour, None)
         doc.get("grpc_ports", {}).pop(colour, None)
 
@@ -560,7 +560,7 @@ def up(*, timeout: float = 15.0, bench_plain_port: int | None = None) -> Gateway
     """
     current = processes.read_pid(NAME)
     if current is not None:
-        return status()
+        return GatewayInfo(url=url(), port=port(), pid=current, ca_cert=str(_ca_or_empty()))
     prefix = _prefix()
     conf = prefix / "nginx.conf"
     tmp = conf.with_suffix(".tmp")

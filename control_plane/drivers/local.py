@@ -68,6 +68,7 @@ class LocalDriver:
                 f"the local runtime serves ONNX models; {deployment.local_path} has no model.onnx",
                 hint="release an ONNX model version (the local runtime has no TensorRT)",
             )
+        gateway.up()  # idempotent: the colour is reached through it (smoke tests over TLS)
         name = _proc_name(service, colour)
         rec = self._record(service, colour)
         if (
@@ -162,6 +163,7 @@ class LocalDriver:
         # A colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
         weights = {c: w for c, w in weights.items() if w > 0 or c in ports}
         # In force for the next request when this returns: no reload, no connection dropped.
+        gateway.up()
         gateway.write_route(service, weights, ports, grpc_ports)
 
     def traffic(self, service: str) -> dict[str, int]:

@@ -47,12 +47,16 @@ class RequestLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._head = {"service": service, "model": model, "version": version}
 
-    def write(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+    def write(
+        self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], request_id: str | None = None
+    ) -> None:
         import json
         from datetime import UTC, datetime
 
         record = {"ts": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **self._head,
                   "inputs": inputs, "outputs": outputs}
+        if request_id:  # the gateway's X-Request-ID: pairs a mirrored copy with the original
+            record["request_id"] = request_id[:200]
         os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
 
 
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             request_log.write(
                 [_tensor(k, v) for k, v in feeds.items()],
                 [_tensor(n, np.asarray(a, dtype=np.float32)) for n, a in zip(names, outputs, strict=True)],
+                (headers or {}).get("x-request-id"),
             )
             infer_outputs = []
             for out_name, arr in zip(names, outputs, strict=True):

@@ -54,13 +54,12 @@ end
 
 local function refuse(proto, status, grpc_status, message)
     if proto == "grpc" then
-        -- A gRPC "trailers-only" answer: HTTP 200 with the status in the headers.
-        ngx.status = 200
+        -- A gRPC "trailers-only" answer: one HEADERS frame that ends the stream, carrying the
+        -- status (nginx sends a header-only response so for 204, as its gRPC docs do).
         ngx.header["content-type"] = "application/grpc"
         ngx.header["grpc-status"] = grpc_status
         ngx.header["grpc-message"] = message
-        ngx.send_headers()
-        return ngx.exit(ngx.HTTP_OK)
+        return ngx.exit(204)
     end
     ngx.status = status
     ngx.header["content-type"] = "application/json"

@@ -59,6 +59,7 @@ class LoadStream:
         max_requests: int = 40_000,
         max_seconds: float = 180.0,
         tls: bool = True,
+        keepalive: bool = True,
     ) -> None:
         url = urlparse(base_url if "://" in base_url else f"grpc://{base_url}")
         if url.hostname not in ("127.0.0.1", "localhost"):
@@ -83,6 +84,7 @@ class LoadStream:
         self._workers: list[threading.Thread] = []
         self.started = 0.0
         self.connections = 0  # connections opened (one per thread unless one failed)
+        self.keepalive = keepalive  # False: a new connection (and TLS handshake) per request
 
     def start(self) -> LoadStream:
         self.started = time.monotonic()
@@ -139,6 +141,11 @@ class LoadStream:
                 resp = conn.getresponse()
                 resp.read()
                 status, served = resp.status, resp.getheader("X-Served-By", "")
+                if not self.keepalive:
+                    conn.close()
+                    conn = self._conn()
+                    with self._lock:
+                        self.connections += 1
             except (OSError, http.client.HTTPException) as exc:
                 with self._lock:
                     self.stats.errors.append(f"{type(exc).__name__}: {exc}")
