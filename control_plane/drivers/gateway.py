@@ -49,6 +49,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from typing import Any
 from control_plane.drivers.base import COLOURS
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local import ca, processes
-from control_plane.settings import state_dir
+from control_plane.settings import mlctl_home, state_dir
 
 NAME = "gateway"
 WORKERS = 1  # loopback on a small machine: one event loop serves thousands of requests/s
@@ -84,10 +85,16 @@ class GatewayInfo:
         return f"{HOST}:{self.port}"
 
 
+_PREPARED: set[Path] = set()  # prefixes whose sub-directories exist (a switch makes no mkdir)
+
+
 def _prefix() -> Path:
-    root = state_dir("gateway")
-    for sub in ("routes", "logs", "tmp"):
-        (root / sub).mkdir(exist_ok=True, mode=0o700)
+    root = mlctl_home() / "gateway"
+    if root not in _PREPARED or not root.is_dir():
+        root = state_dir("gateway")
+        for sub in ("routes", "logs", "tmp"):
+            (root / sub).mkdir(exist_ok=True, mode=0o700)
+        _PREPARED.add(root)
     return root
 
 
@@ -106,6 +113,12 @@ def nginx_binary() -> str:
 def lua_modules() -> list[Path]:
     """The dynamic modules the gateway loads: the NDK, then the Lua module (Debian's
     ``libnginx-mod-http-lua``, which brings ``lua-resty-core``)."""
+    cjson = [*Path("/usr/lib").glob("*/lua/5.1/cjson.so"), *Path("/usr/local/lib/lua/5.1").glob("cjson.so")]
+    if not cjson:
+        raise ToolMissing(
+            "the Lua JSON module (cjson) is not installed; the gateway reads its routes with it",
+            hint="apt-get install -y lua-cjson (or run `make setup` as root)",
+        )
     for d in _MODULE_DIRS:
         ndk, lua = Path(d) / "ndk_http_module.so", Path(d) / "ngx_http_lua_module.so"
         if lua.exists():
@@ -322,8 +335,15 @@ def _update(service: str, change: Any) -> dict[str, Any]:
     with _locked(service):
         doc = _read(service)
         change(doc)
-        _write(service, doc)
-        _push(service, doc)
+        # In force first (one call to nginx), then on disk: the rename costs more than the
+        # switch on a busy disk. If mlctl dies in between, the release that made the change
+        # repeats it on resume (every driver call is idempotent).
+        if processes.read_pid(NAME) is None:
+            _write(service, doc)
+            up()  # a route change must be in force: start the gateway (it loads every route)
+        else:
+            _push(service, doc)
+            _write(service, doc)
     return doc
 
 
@@ -377,7 +397,7 @@ def set_weights(service: str, weights: dict[str, int]) -> None:
                 f"cannot route {service} to {', '.join(missing)}: no port recorded for it",
                 hint="apply the colour first (the driver records its ports)",
             )
-        doc["weights"] = live
+        doc["weights"] = {c: w for c, w in live.items() if w > 0 or c in ports}
 
     _update(service, change)
 
@@ -446,35 +466,58 @@ def services() -> list[str]:
 # -- the admin socket ------------------------------------------------------------------------
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over the admin socket. Plain ``http.client``: a switch is one short local call, and
-    building an httpx client (an SSL context we do not need) would cost more than the switch."""
+_ADMIN: dict[Path, socket.socket] = {}  # one kept-alive admin connection per gateway
+_ADMIN_LOCK = threading.Lock()
 
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("gateway", timeout=timeout)
-        self._path = path
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(str(self._path))
-        self.sock = sock
+def _exchange(sock_path: Path, method: str, path: str, payload: bytes | None, timeout: float) -> tuple[int, str]:
+    """One HTTP/1.1 exchange on the admin socket, the request in a single write.
+
+    Plain sockets, not an HTTP client library: a switch is this one local call, and on a busy
+    machine every extra syscall that wakes nginx costs a scheduling round (milliseconds).
+    """
+    body = payload or b""
+    request = (
+        f"{method} {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    sock = _ADMIN.pop(sock_path, None)
+    for attempt in (1, 2):
+        fresh = sock is None
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(sock_path))  # blocking: a local socket accepts at once
+        sock.settimeout(timeout)
+        try:
+            sock.sendall(request)
+            resp = http.client.HTTPResponse(sock, method=method)
+            resp.begin()
+            result = resp.status, resp.read().decode(errors="replace")
+            keep = not resp.will_close
+        except (OSError, http.client.HTTPException):
+            sock.close()
+            sock = None
+            if fresh or attempt == 2:
+                raise
+            continue  # the kept connection had been closed while idle: admin calls are idempotent
+        if keep:
+            _ADMIN[sock_path] = sock
+        else:
+            sock.close()
+        return result
+    raise AssertionError("unreachable")
 
 
 def _admin(method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 5.0) -> Any:
-    conn = _UnixHTTPConnection(_admin_socket(), timeout)
+    payload = json.dumps(body).encode() if body is not None else None
     try:
-        payload = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        status, text = resp.status, resp.read().decode(errors="replace")
+        with _ADMIN_LOCK:
+            status, text = _exchange(_admin_socket(), method, path, payload, timeout)
     except (OSError, http.client.HTTPException) as exc:
         raise InfraError(
             f"the gateway's admin socket did not answer {method} {path}: {exc}",
             hint=f"is the gateway running? `mlctl local status`; see {_prefix() / 'logs' / 'error.log'}",
         ) from exc
-    finally:
-        conn.close()
     if status == 404 and method == "GET":
         return None
     if status >= 300:
@@ -486,8 +529,6 @@ def _admin(method: str, path: str, body: dict[str, Any] | None = None, *, timeou
 
 
 def _push(service: str, doc: dict[str, Any]) -> None:
-    if processes.read_pid(NAME) is None:
-        return  # not running: up() loads every route from disk
     if doc.get("ports") or doc.get("weights"):
         _admin("PUT", f"/routes/{service}", _wire(doc))
     else:
@@ -594,8 +635,10 @@ def _wait_admin(*, timeout: float) -> None:
             except InfraError as exc:
                 last = exc.message
         time.sleep(0.02)
+    with contextlib.suppress(OSError):
+        last = (_prefix() / "logs" / "error.log").read_text(errors="replace").strip().splitlines()[-1][-300:]
     raise InfraError(
-        f"the gateway did not start within {timeout:.0f}s {last}".strip(),
+        f"the gateway did not start within {timeout:.0f}s: {last}",
         hint=f"see {_prefix() / 'logs' / 'error.log'} and {processes.log_file(NAME)}",
     )
 

@@ -68,7 +68,6 @@ class LocalDriver:
                 f"the local runtime serves ONNX models; {deployment.local_path} has no model.onnx",
                 hint="release an ONNX model version (the local runtime has no TensorRT)",
             )
-        gateway.up()  # idempotent: the colour is reached through it (smoke tests over TLS)
         name = _proc_name(service, colour)
         rec = self._record(service, colour)
         if (
@@ -152,19 +151,11 @@ class LocalDriver:
                     f"refusing to route {weight}% of {service} to {colour}: it is not running",
                     hint="apply the colour and wait until it is ready",
                 )
-        ports: dict[str, int] = {}
-        grpc_ports: dict[str, int] = {}
-        for colour in COLOURS:
-            rec = self._record(service, colour)
-            if rec is not None:
-                ports[colour] = int(rec["port"])
-                if rec.get("grpc_port"):
-                    grpc_ports[colour] = int(rec["grpc_port"])
-        # A colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
-        weights = {c: w for c, w in weights.items() if w > 0 or c in ports}
-        # In force for the next request when this returns: no reload, no connection dropped.
-        gateway.up()
-        gateway.write_route(service, weights, ports, grpc_ports)
+        # The gateway knows each deployed colour's ports (recorded at apply, dropped at delete);
+        # a colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
+        # In force for the next request when this returns: no reload, no connection dropped
+        # (and the gateway is started if it is not running).
+        gateway.set_weights(service, weights)
 
     def traffic(self, service: str) -> dict[str, int]:
         return dict(gateway.routes(service).get("weights", {}))

@@ -117,7 +117,7 @@ def test_grpc_goes_through_the_gateway_over_tls_with_the_same_weights(world, two
     inp.set_data_from_numpy(np.asarray(spec["data"], dtype=np.float32).reshape(spec["shape"]))
     result = client.infer(SERVICE, [inp], headers=meta)
     out = result.get_response().outputs[0]
-    assert list(out.shape)[0] == spec["shape"][0]
+    assert list(out.shape) == [spec["shape"][0], 10]  # ten class scores per image
 
     # The same weights as REST: both colours' gRPC ports answer a 50/50 split.
     stream = GrpcLoadStream(gateway.grpc_target(), SERVICE, sample, rate=60, threads=2, max_requests=120).start()
