@@ -85,6 +85,9 @@ class GatewayInfo:
         return f"{HOST}:{self.port}"
 
 
+# When the last route change was in force (nginx answered the admin call); bench/cutover.py
+# reports it next to the switch latency its clients observe.
+last_in_force = 0.0
 _PREPARED: set[Path] = set()  # prefixes whose sub-directories exist (a switch makes no mkdir)
 
 
@@ -343,6 +346,8 @@ def _update(service: str, change: Any) -> dict[str, Any]:
             up()  # a route change must be in force: start the gateway (it loads every route)
         else:
             _push(service, doc)
+            global last_in_force
+            last_in_force = time.monotonic()
             _write(service, doc)
     return doc
 

@@ -261,6 +261,10 @@ def test_keepalive_tls_clients_lose_nothing_across_cutover_canary_and_rollback(w
         rest_stats, rpc_stats = rest.stop(), rpc.stop()
 
     total = rest_stats.sent + rpc_stats.sent
+    print(  # shown with -rA: the rate this machine sustained (the assertion is about loss only)
+        f"REST {rest_stats.sent} at {rest.achieved_rate:.0f}/s, gRPC {rpc_stats.sent} at "
+        f"{rpc.achieved_rate:.0f}/s, failed {rest_stats.failed + rpc_stats.failed}"
+    )
     assert total >= 10_000, total
     assert rest_stats.failed == 0, (rest_stats.failed, rest_stats.errors[:5])
     assert rpc_stats.failed == 0, (rpc_stats.failed, rpc_stats.errors[:5])
