@@ -125,7 +125,7 @@ def main() -> int:
         stats = load.stop()
         latencies = []
         for i, (t0, target) in enumerate(decisions):
-            until = decisions[i + 1][0] if i + 1 < len(decisions) else t0 + args.gap
+            until = _until(decisions, i, args.gap)
             lat = switch_latency(stats.samples, t0, addr[target], until=until)
             if lat is not None:
                 latencies.append(lat)
@@ -263,6 +263,14 @@ def _child(args, kw, stop, count, send) -> None:
     stats = stream.stop()
     samples = [(x.t, x.status, x.served_by, x.latency) for x in stats.samples]
     send.send((samples, stats.errors[:20], stream.achieved_rate, stream.connections))
+
+
+def _until(decisions, i: int, gap: float) -> float:
+    """End of switch ``i``'s window: a little before the next decision, since a request sent
+    just before that decision may reach the gateway after it, and rightly go to the next colour
+    (without the margin it would count as the previous switch taking the whole gap)."""
+    end = decisions[i + 1][0] if i + 1 < len(decisions) else decisions[i][0] + gap
+    return end - min(0.1, gap / 4)
 
 
 def _saturate(cls, url, body, args, tls: bool = True) -> float:
@@ -425,8 +433,7 @@ def _haproxy_switches(hap, body, args, switch_latency) -> dict[str, object]:
     stats = load.stop()
     lat = []
     for i, (t0, target) in enumerate(decisions):
-        until = decisions[i + 1][0] if i + 1 < len(decisions) else t0 + args.gap
-        x = switch_latency(stats.samples, t0, target, until=until)  # X-Served-By is the server name
+        x = switch_latency(stats.samples, t0, target, until=_until(decisions, i, args.gap))  # server name
         if x is not None:
             lat.append(x)
     return {
