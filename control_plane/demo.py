@@ -172,7 +172,7 @@ def run() -> int:
         authorize("release", f"{SERVICE}:2@uae-local")
         v2 = eng.run(eng.start(model_name=SERVICE, version="2", env_name="uae-local", config=cfg))
         _check(v2.state == "DONE", f"release digits:2 ended {v2.state}: {v2.reasons}")
-        green = driver.endpoint(SERVICE, v2.colour).removeprefix("http://")
+        green = driver.server_address(SERVICE, v2.colour)
         switch_v2 = marks.get("decision")
         load.wait_for(load.stats.sent + 400, timeout=30)
 
@@ -182,7 +182,7 @@ def run() -> int:
         back_cfg = ReleaseConfig(strategy="rollback", scale_down_delay=0, thresholds=cfg.thresholds)
         rb = eng.run(eng.start(model_name=SERVICE, version="1", env_name="uae-local", config=back_cfg))
         _check(rb.state == "DONE", f"rollback ended {rb.state}: {rb.reasons}")
-        blue = driver.endpoint(SERVICE, rb.colour).removeprefix("http://")
+        blue = driver.server_address(SERVICE, rb.colour)
         switch_rb = marks.get("decision")
         load.wait_for(load.stats.sent + 400, timeout=30)
         stats = load.stop()

@@ -56,6 +56,17 @@ def state_dir(*parts: str) -> Path:
     return path
 
 
+def local_ca_dir() -> Path:
+    """The local certificate authority (``control_plane.local.ca``): ``ca.pem`` is the root that
+    clients of the gateway (and the API server) trust; ``ca.key`` never leaves it (0600)."""
+    return state_dir("ca")
+
+
+def local_ca_cert() -> Path:
+    """The local CA's root certificate (what a client passes as its trust anchor)."""
+    return local_ca_dir() / "ca.pem"
+
+
 def actor() -> str | None:
     """The acting identity: ``--as`` sets MLCTL_ACTOR for the process; OIDC claims come later."""
     return os.environ.get("MLCTL_ACTOR") or None

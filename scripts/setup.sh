@@ -12,6 +12,11 @@ CHECKOV_VERSION=3.3.30   # in its own venv: checkov pins boto3/networkx versions
 
 need_apt=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+# The gateway switches traffic in Lua (no reload) and reads routes with cjson; haproxy is only
+# the alternative bench/cutover.py --haproxy measures.
+[ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need_apt+=(libnginx-mod-http-lua)
+ls /usr/lib/*/lua/5.1/cjson.so >/dev/null 2>&1 || need_apt+=(lua-cjson)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
@@ -26,6 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     # Debian starts nginx on install; we run our own gateways on loopback ports.
     (command -v systemctl >/dev/null && systemctl disable --now nginx) >/dev/null 2>&1 || true
     (nginx -s quit) >/dev/null 2>&1 || true
+    (command -v systemctl >/dev/null && systemctl disable --now haproxy) >/dev/null 2>&1 || true
   else
     echo "setup: please install: ${need_apt[*]} (sudo apt-get install ${need_apt[*]})" >&2
   fi

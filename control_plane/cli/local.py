@@ -10,7 +10,7 @@ import typer
 from blueprints import load_environment
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
-from control_plane.local import emulator, idp
+from control_plane.local import ca, emulator, idp
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
 from control_plane.settings import DEFAULT_BLUEPRINT
 
@@ -26,19 +26,24 @@ BlueprintOption = Annotated[
 
 @app.command()
 def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = OutputFormat.table) -> None:
-    """Start the AWS emulator (moto server) and the gateway (nginx) in the background; idempotent.
+    """Start the AWS emulator (moto server), the TLS gateway (nginx) and the OpenID provider in the
+    background; idempotent.
+
+    Creates the local CA on first use ($MLCTL_HOME/ca/ca.pem: clients of the gateway trust it).
 
     Example:  export MLCTL_HOME=$PWD/.mlctl && mlctl local up
     """
     env = load_environment(blueprint)
     info = emulator.up(env)
+    tls = ca.ensure()
     gw = gateway.up()
     oidc = idp.up()
     if output is OutputFormat.json:
         emit_json(
             {
                 "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": True},
-                "gateway": {"url": gw.url, "pid": gw.pid, "running": True},
+                "gateway": {"url": gw.url, "grpc": gw.grpc_target, "pid": gw.pid, "running": True},
+                "ca": {"certificate": str(tls.ca_cert), "sha256": ca.fingerprint()},
                 "oidc_provider": {"issuer": oidc.issuer, "pid": oidc.pid, "running": True},
             }
         )
@@ -47,8 +52,10 @@ def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = Ou
             f"AWS emulator up at [bold]{info.endpoint}[/] (pid {info.pid}); stop it with `mlctl local down`"
         )
         console.print(
-            f"gateway (nginx) up at [bold]{gw.url}[/] (pid {gw.pid}); services at /v2/models/<service>"
+            f"gateway (nginx) up at [bold]{gw.url}[/] (pid {gw.pid}); services at /v2/models/<service>, "
+            f"gRPC at {gw.grpc_target} (metadata mlctl-service: <service>)"
         )
+        console.print(f"local CA: {tls.ca_cert} (trust it in clients: curl --cacert, grpc root_certificates)")
         console.print(f"OpenID provider up at [bold]{oidc.issuer}[/] (pid {oidc.pid}); log in with `mlctl login`")
 
 
@@ -83,6 +90,7 @@ def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption 
                 "emulator": {"endpoint": info.endpoint, "pid": info.pid, "running": info.running},
                 "gateway": {"url": gw.url, "pid": gw.pid, "running": gw.running},
                 "oidc_provider": {"issuer": oidc.issuer, "pid": oidc.pid, "running": oidc.running},
+                "ca": {"certificate": gw.ca_cert or None, "sha256": ca.fingerprint()},
             }
         )
     else:
@@ -91,6 +99,7 @@ def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption 
         console.print(f"gateway at {gw.url}: {f'running (pid {gw.pid})' if gw.running else 'stopped'}")
         console.print(f"OpenID provider at {oidc.issuer or '-'}: "
                       f"{f'running (pid {oidc.pid})' if oidc.running else 'stopped'}")
+        console.print(f"local CA: {gw.ca_cert or 'not created yet (mlctl local up creates it)'}")
 
 
 def _attach_traffic() -> None:

@@ -9,7 +9,7 @@ analysis and no gates live here, so the local runtime and Kubernetes behave the 
 Implementations:
 
 - ``control_plane.drivers.local.LocalDriver``: a KServe model server process per colour and an
-  nginx gateway with weighted upstreams (the embedded default).
+  nginx + Lua gateway (TLS, keep-alive, switches without reload; the embedded default).
 - ``control_plane.kserve`` (Kubernetes): one InferenceService per colour; weights through
   ``canaryTrafficPercent`` (Knative mode) or Gateway API HTTPRoute weights (Standard mode).
 
@@ -23,15 +23,16 @@ Contract (every method is idempotent, so a release that crashed can call it agai
     True when it can never become ready without a new ``apply`` (crashed, bad model).
 ``set_traffic(service, weights)``
     Percentages per colour summing to 100 (e.g. ``{"blue": 90, "green": 10}``). Returns once
-    the runtime has taken the change (nginx reloaded, the object patched): new requests follow
+    the runtime has taken the change (the gateway's route written, the object patched): new requests follow
     the new weights; requests in flight finish where they started.
 ``traffic(service) -> dict[str, int]``
     The weights in force (``{}`` when the service has no route yet).
 ``delete(service, colour)``
     Remove the colour. Refuses (``Conflict``) while it still has a non-zero weight.
 ``endpoint(service, colour=None) -> str``
-    Base URL for V2 calls: the gateway when ``colour`` is None, else that colour directly
-    (smoke tests talk to green before it gets any traffic).
+    Base URL for V2 calls: the gateway when ``colour`` is None, else that colour alone
+    (locally: the gateway's TLS route pinned to it; smoke tests talk to green before it gets
+    any traffic).
 ``metrics_source(service, colour) -> MetricsSource``
     Where the analysis reads request counts, errors and latency for one colour.
 ``deployed(service) -> dict[str, Deployment]``

@@ -1,4 +1,5 @@
-"""The local runtime: each colour is a detached KServe model server; nginx splits the traffic.
+"""The local runtime: each colour is a detached KServe model server (REST and gRPC on loopback);
+the gateway (``drivers.gateway``: nginx + Lua, TLS) splits the traffic without reloading.
 
 State per service lives under ``$MLCTL_HOME/serving/<service>/<colour>.json`` (what runs, on
 which port); processes are tracked by pid files named ``model-<service>-<colour>``. Everything
@@ -78,6 +79,7 @@ class LocalDriver:
             # up): keep the process, so rollback is instant; record who owns it now.
             rec["deployment"] = {**deployment.to_dict(), "local_path": rec["deployment"]["local_path"]}
             self._write_record(service, colour, rec)
+            gateway.set_ports(service, colour, http_port=rec["port"], grpc_port=rec.get("grpc_port"))
             return
         if self.traffic(service).get(colour, 0) > 0:
             raise Conflict(
@@ -85,7 +87,7 @@ class LocalDriver:
                 hint="move traffic to the other colour first",
             )
         processes.stop(name)
-        port = processes.free_port()
+        port, grpc_port = processes.free_port(), processes.free_port()
         pid = processes.spawn(
             name,
             [
@@ -98,6 +100,8 @@ class LocalDriver:
                 service,
                 "--port",
                 str(port),
+                "--grpc-port",
+                str(grpc_port),
                 "--model",
                 deployment.model_name,
                 "--version",
@@ -107,7 +111,13 @@ class LocalDriver:
             ],
             env={"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
         )
-        self._write_record(service, colour, {"port": port, "pid": pid, "deployment": deployment.to_dict()})
+        self._write_record(
+            service,
+            colour,
+            {"port": port, "grpc_port": grpc_port, "pid": pid, "deployment": deployment.to_dict()},
+        )
+        # Reachable through the gateway's pinned route (smoke tests) at once; no traffic yet.
+        gateway.set_ports(service, colour, http_port=port, grpc_port=grpc_port)
 
     def _write_record(self, service: str, colour: str, rec: dict[str, Any]) -> None:
         tmp = self._record_path(service, colour).with_suffix(".tmp")
@@ -137,22 +147,20 @@ class LocalDriver:
 
     def set_traffic(self, service: str, weights: dict[str, int]) -> None:
         weights = check_weights(weights)
-        ports: dict[str, int] = {}
         for colour, weight in weights.items():
             if weight > 0 and processes.read_pid(_proc_name(service, colour)) is None:
                 raise Conflict(
                     f"refusing to route {weight}% of {service} to {colour}: it is not running",
                     hint="apply the colour and wait until it is ready",
                 )
-            if self._record(service, colour) is not None:
-                ports[colour] = self._port(service, colour)
-        # A colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
-        weights = {c: w for c, w in weights.items() if w > 0 or c in ports}
-        gateway.write_route(service, weights, ports)
-        gateway.reload()
+        # The gateway knows each deployed colour's ports (recorded at apply, dropped at delete);
+        # a colour at 0 % that no longer exists (scaled down, `local down`) is simply not routed.
+        # In force for the next request when this returns: no reload, no connection dropped
+        # (and the gateway is started if it is not running).
+        gateway.set_weights(service, weights)
 
     def mirror_support(self) -> str | None:
-        return None  # nginx's mirror module (release.shadow.Mirroring)
+        return None  # the gateway mirrors REST requests (release.shadow.Mirroring)
 
     def set_mirror(self, service: str, colour: str, percent: int) -> None:
         """Copy ``percent`` % of production requests to ``colour``; its answers are discarded."""
@@ -161,15 +169,11 @@ class LocalDriver:
                 f"refusing to mirror {service} to {colour}: it is not running",
                 hint="apply the colour and wait until it is ready",
             )
-        port = self._port(service, colour)
-        if gateway.mirror(service) == {"colour": colour, "port": port, "percent": int(percent)}:
-            return  # already in force (a resumed release)
-        gateway.set_mirror(service, colour, port, int(percent))
-        gateway.reload()
+        # In force for the next request when this returns (no reload); idempotent for a resumed release.
+        gateway.set_mirror(service, colour, percent)
 
     def clear_mirror(self, service: str) -> None:
-        if gateway.clear_mirror(service):
-            gateway.reload()
+        gateway.clear_mirror(service)
 
     def mirror(self, service: str) -> dict[str, Any] | None:
         return gateway.mirror(service)
@@ -190,16 +194,20 @@ class LocalDriver:
                 f"{service}/{colour} still receives traffic; it cannot be removed",
                 hint="move traffic to the other colour first",
             )
-        # Requests already routed to this colour by workers of an older gateway configuration
-        # finish first; only then is the server stopped.
-        gateway.wait_drained()
+        # Requests the gateway sent to this colour before traffic moved finish first; only then
+        # is the server stopped (the gateway counts requests in flight per colour).
+        gateway.wait_drained(service, colour)
+        gateway.forget_colour(service, colour)
         processes.stop(_proc_name(service, colour))
         self._record_path(service, colour).unlink(missing_ok=True)
 
     def endpoint(self, service: str, colour: str | None = None) -> str:
+        # Both through the gateway's TLS listener: one colour by its pinned route, whatever its
+        # weight (smoke tests, pre-promotion analysis, metrics), or the weighted split.
         if colour is None:
             return gateway.url()
-        return f"http://{gateway.HOST}:{self._port(service, colour)}"
+        self._port(service, colour)  # NotFound if the colour is not deployed
+        return gateway.colour_url(service, colour)
 
     def metrics_source(self, service: str, colour: str) -> MetricsSource:
         return MetricsSource(kind="prometheus-text", url=f"{self.endpoint(service, colour)}/metrics")
@@ -213,14 +221,23 @@ class LocalDriver:
         return out
 
     # -- local extras ------------------------------------------------------------------------
+    def server_address(self, service: str, colour: str) -> str:
+        """``127.0.0.1:PORT`` of the colour's model server: what the gateway reports in
+        ``X-Served-By`` (REST) and ``x-served-by`` (gRPC, its gRPC port) for it."""
+        return f"{gateway.HOST}:{self._port(service, colour)}"
+
+    def grpc_address(self, service: str, colour: str) -> str:
+        rec = self._record(service, colour) or {}
+        if not rec.get("grpc_port"):
+            raise NotFound(f"{service}/{colour} has no gRPC port", hint="re-apply the colour")
+        return f"{gateway.HOST}:{rec['grpc_port']}"
+
     def alive(self, service: str, colour: str) -> bool:
         return processes.read_pid(_proc_name(service, colour)) is not None
 
     def remove_service(self, service: str) -> None:
         """Tear a service down completely (demo/test clean-up): route first, then colours."""
         gateway.remove_route(service)
-        if gateway.status().running:
-            gateway.reload()
         for colour in COLOURS:
             processes.stop(_proc_name(service, colour))
             self._record_path(service, colour).unlink(missing_ok=True)

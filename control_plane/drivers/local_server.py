@@ -29,6 +29,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--model-dir", required=True, type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--port", required=True, type=int)
+    p.add_argument("--grpc-port", type=int, default=None, help="V2 gRPC port (loopback); none: REST only")
     p.add_argument("--model", default=None, help="registered model name (for the request log)")
     p.add_argument("--version", default=None, help="registered model version (for the request log)")
     p.add_argument("--colour", default=None, help="the colour this server is (for the request log)")
@@ -57,7 +58,8 @@ class RequestLog:
 def main(argv: list[str] | None = None) -> None:
     opts = _args(sys.argv[1:] if argv is None else argv)
     # kserve parses sys.argv at import time: hand it only what it understands.
-    sys.argv = [sys.argv[0], "--enable_grpc", "false", "--enable_latency_logging", "false"]
+    grpc_on = opts.grpc_port is not None
+    sys.argv = [sys.argv[0], "--enable_grpc", str(grpc_on).lower(), "--enable_latency_logging", "false"]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import numpy as np
@@ -177,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             super().__init__(*a, **kw)
 
     rest_server.uvicorn.Config = _LoopbackConfig
+    _grpc_on_loopback()
     model_server.app.add_middleware(RequestMetrics)
 
     model = OnnxModel(opts.name, opts.model_dir)
@@ -185,10 +188,39 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a model that cannot load: exit non-zero, the driver reports it
         print(f"mlctl-model-server: cannot load {opts.model_dir}/model.onnx: {exc}", file=sys.stderr)
         sys.exit(3)
-    server = ModelServer(http_port=opts.port, enable_grpc=False, enable_latency_logging=False, grace_period=5)
+    server = ModelServer(
+        http_port=opts.port,
+        grpc_port=opts.grpc_port or 0,
+        enable_grpc=grpc_on,
+        enable_latency_logging=False,
+        grace_period=5,
+    )
     # KServe logs a trace line per request; at hundreds of requests/s that is only noise.
     logging.getLogger("kserve.trace").setLevel(logging.WARNING)
     server.start([model])
+
+
+def _grpc_on_loopback() -> None:
+    """KServe's gRPC server listens on ``[::]:PORT`` (every interface); bind loopback instead."""
+    from grpc import aio
+    from kserve.protocol.grpc import server as grpc_server
+
+    class _Aio:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aio, name)
+
+        @staticmethod
+        def server(*a: Any, **kw: Any) -> Any:
+            real = aio.server(*a, **kw)
+            add = real.add_insecure_port
+
+            def loopback(address: str) -> int:
+                return int(add(address.replace("[::]:", f"{_HOST}:")))
+
+            real.add_insecure_port = loopback
+            return real
+
+    grpc_server.aio = _Aio()
 
 
 if __name__ == "__main__":

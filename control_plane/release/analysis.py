@@ -25,6 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from control_plane.drivers.base import MetricsSource
+from control_plane.local.ca import httpx_verify
 
 REQUESTS = "mlctl_requests_total"
 DURATION = "mlctl_request_duration_seconds"
@@ -91,7 +92,7 @@ def evaluate(name: str, m: Measurement, t: Thresholds) -> AnalysisResult:
 def _scrape(url: str, timeout: float = 2.0) -> dict[str, Any]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    with httpx.Client(timeout=timeout, trust_env=False) as client:
+    with httpx.Client(timeout=timeout, trust_env=False, verify=httpx_verify(url)) as client:
         resp = client.get(url)
         resp.raise_for_status()
     codes: dict[str, float] = {}

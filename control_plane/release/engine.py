@@ -620,7 +620,6 @@ class Engine:
             # Nothing to go back to (first release): take the route down rather than serve a failed model.
             if self.driver.name == "local":
                 gateway.remove_route(service)
-                gateway.reload()
             done["route"] = "removed"
             with session_scope() as s:
                 s.execute(delete(LiveServiceRow).where(LiveServiceRow.service == service))

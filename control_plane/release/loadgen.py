@@ -1,11 +1,17 @@
 """A bounded, paced request stream through the gateway (loopback only): the steady traffic of
 ``make demo``, the release tests and the cutover bench. Raw ``http.client`` keeps the client cheap
-on a small machine, so the load it measures is the gateway's and the model servers', not its own."""
+on a small machine, so the load it measures is the gateway's and the model servers', not its own.
+
+Every stream thread keeps one connection open for all its requests (HTTP/1.1 keep-alive, or one
+HTTP/2 channel for gRPC), as production clients do; over ``https://`` it verifies the gateway's
+certificate against the local CA (``control_plane.local.ca``). ``GrpcLoadStream`` sends the same
+request as V2 gRPC ``ModelInfer``."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,14 +58,24 @@ class LoadStream:
         threads: int = 8,
         max_requests: int = 40_000,
         max_seconds: float = 180.0,
+        tls: bool = True,
+        keepalive: bool = True,
     ) -> None:
-        url = urlparse(base_url)
+        url = urlparse(base_url if "://" in base_url else f"grpc://{base_url}")
         if url.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError(f"the load generator talks to loopback only, not {url.hostname}")
         self.host: str = url.hostname
-        self.port: int = url.port or 80
+        self.tls = url.scheme == "https" or (url.scheme == "grpc" and tls)
+        self.port: int = url.port or (443 if self.tls else 80)
+        self.model = model
         self.path = f"/v2/models/{model}/infer"
+        self.request = body
         self.body = json.dumps(body).encode()
+        self.context: ssl.SSLContext | None = None
+        if self.tls:
+            from control_plane.local import ca
+
+            self.context = ca.ssl_context()
         self.rate, self.threads = rate, threads
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.stats = LoadStats()
@@ -67,6 +83,8 @@ class LoadStream:
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self.started = 0.0
+        self.connections = 0  # connections opened (one per thread unless one failed)
+        self.keepalive = keepalive  # False: a new connection (and TLS handshake) per request
 
     def start(self) -> LoadStream:
         self.started = time.monotonic()
@@ -95,6 +113,8 @@ class LoadStream:
         return self.stats.sent / span if span > 0 else 0.0
 
     def _conn(self) -> http.client.HTTPConnection:
+        if self.context is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=10, context=self.context)
         return http.client.HTTPConnection(self.host, self.port, timeout=10)
 
     def _run(self, index: int) -> None:
@@ -102,6 +122,8 @@ class LoadStream:
         next_at = self.started + index * interval / self.threads
         conn = self._conn()
         headers = {"Content-Type": "application/json"}
+        with self._lock:
+            self.connections += 1
         while not self._stop.is_set():
             now = time.monotonic()
             if now - self.started > self.max_seconds:
@@ -119,14 +141,79 @@ class LoadStream:
                 resp = conn.getresponse()
                 resp.read()
                 status, served = resp.status, resp.getheader("X-Served-By", "")
+                if not self.keepalive:
+                    conn.close()
+                    conn = self._conn()
+                    with self._lock:
+                        self.connections += 1
             except (OSError, http.client.HTTPException) as exc:
                 with self._lock:
                     self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                    self.connections += 1
                 conn.close()
                 conn = self._conn()
             with self._lock:
                 self.stats.samples.append(Sample(t0, status, served, time.monotonic() - t0))
         conn.close()
+
+
+class GrpcLoadStream(LoadStream):
+    """The same paced stream as V2 gRPC ``ModelInfer`` calls, one HTTP/2 channel per thread.
+
+    ``target`` is ``host:port`` of the gateway (TLS, local CA; the call names the service in
+    the ``mlctl-service`` metadata) or, with ``tls=False``, of a model server's gRPC port.
+    """
+
+    def _run(self, index: int) -> None:
+        import grpc
+        from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+        from control_plane.local import ca
+
+        request = service_pb2.ModelInferRequest(model_name=self.model)
+        for spec in self.request.get("inputs", []):
+            tensor = request.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=spec["shape"])
+            tensor.contents.fp32_contents.extend(_flat(spec["data"]))
+        metadata = (("mlctl-service", self.model),)
+        target = f"{self.host}:{self.port}"
+        if self.tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=ca.ca_cert_path().read_bytes())
+            channel = grpc.secure_channel(target, creds)
+        else:
+            channel = grpc.insecure_channel(target)
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with self._lock:
+            self.connections += 1
+        interval = self.threads / self.rate
+        next_at = self.started + index * interval / self.threads
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - self.started > self.max_seconds:
+                break
+            with self._lock:
+                if len(self.stats.samples) >= self.max_requests:
+                    break
+            if next_at > now:
+                time.sleep(next_at - now)
+            next_at += interval
+            t0 = time.monotonic()
+            status, served = 0, ""
+            try:
+                _, call = stub.ModelInfer.with_call(request, metadata=metadata, timeout=10)
+                status = 200
+                served = dict(call.initial_metadata()).get("x-served-by", "")
+            except grpc.RpcError as exc:
+                with self._lock:
+                    self.stats.errors.append(f"gRPC {exc.code().name}: {exc.details()}")
+            with self._lock:
+                self.stats.samples.append(Sample(t0, status, str(served), time.monotonic() - t0))
+        channel.close()
+
+
+def _flat(data: Any) -> list[float]:
+    if isinstance(data, list):
+        return [x for item in data for x in _flat(item)]
+    return [float(data)]
 
 
 def switch_latency(

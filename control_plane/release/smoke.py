@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from control_plane.local.ca import httpx_verify
+
 
 @dataclass(frozen=True)
 class SmokeResult:
@@ -38,7 +40,9 @@ def _declared_outputs(model_dir: Path) -> list[dict[str, Any]]:
 
 def run(base_url: str, model: str, model_dir: Path | None, *, latency_bound: float = 1.0) -> SmokeResult:
     reasons: list[str] = []
-    with httpx.Client(base_url=base_url, timeout=max(5.0, latency_bound * 2), trust_env=False) as client:
+    with httpx.Client(
+        base_url=base_url, timeout=max(5.0, latency_bound * 2), trust_env=False, verify=httpx_verify(base_url)
+    ) as client:
         try:
             ready = client.get(f"/v2/models/{model}/ready")
             if ready.status_code != 200 or not ready.json().get("ready"):
@@ -85,7 +89,9 @@ def load(base_url: str, model: str, model_dir: Path | None, count: int, *, timeo
         return 0
     body = json.loads(sample.read_text())
     ok = 0
-    with httpx.Client(base_url=base_url, timeout=timeout, trust_env=False) as client:
+    with httpx.Client(
+        base_url=base_url, timeout=timeout, trust_env=False, verify=httpx_verify(base_url)
+    ) as client:
         for _ in range(count):
             try:
                 ok += client.post(f"/v2/models/{model}/infer", json=body).status_code == 200

@@ -18,7 +18,7 @@ def test_cutover_and_rollback_lose_no_request_under_load(world):
     assert v1["weights"] == {"blue": 100}
 
     driver = LocalDriver()
-    ports = {c: driver.endpoint("digits", c).rsplit(":", 1)[1] for c in ("blue",)}
+    ports = {c: driver.server_address("digits", c).rsplit(":", 1)[1] for c in ("blue",)}
     load = LoadStream(
         gateway.url(),
         "digits",
@@ -33,7 +33,7 @@ def test_cutover_and_rollback_lose_no_request_under_load(world):
         code, v2 = mlctl_json("release", "digits:2", "--env", "uae-local", *FAST)
         assert code == 0 and v2["state"] == "DONE", v2
         assert v2["weights"] == {"blue": 0, "green": 100}
-        ports["green"] = driver.endpoint("digits", "green").rsplit(":", 1)[1]
+        ports["green"] = driver.server_address("digits", "green").rsplit(":", 1)[1]
         load.wait_for(load.stats.sent + 1500, timeout=30)
 
         code, back = mlctl_json("release", "rollback", "digits")
@@ -45,7 +45,7 @@ def test_cutover_and_rollback_lose_no_request_under_load(world):
         stats = load.stop()
 
     assert stats.sent >= 10_000
-    assert load.achieved_rate >= 200, f"load only reached {load.achieved_rate:.0f} requests/s"
     assert stats.failed == 0, f"{stats.failed} of {stats.sent} failed: {stats.errors[:5]}"
+    assert load.achieved_rate >= 200, f"load only reached {load.achieved_rate:.0f} requests/s"
     served = {s.served_by.rsplit(":", 1)[1] for s in stats.samples}
     assert served == {ports["blue"], ports["green"]}  # both colours really answered

@@ -27,7 +27,7 @@ def test_failing_candidates_never_get_traffic_and_roll_back(world):
     code, v1 = mlctl_json("release", "digits:1", *FAST)
     assert code == 0 and v1["state"] == "DONE"
     driver = LocalDriver()
-    blue = driver.endpoint("digits", "blue").rsplit(":", 1)[1]
+    blue = driver.server_address("digits", "blue").rsplit(":", 1)[1]
     load = LoadStream(
         gateway.url(), "digits", world.samples["v1"].sample_request(), rate=40, threads=2, max_seconds=120
     ).start()

@@ -128,24 +128,23 @@ def test_settings_are_checked_and_stored_with_the_release():
         ShadowThresholds(output="ranking")  # type: ignore[arg-type]
 
 
-def test_gateway_mirror_config_passes_nginx_and_survives_weight_changes(mlctl_home):
+def test_gateway_mirror_record_survives_weight_changes_and_clears(mlctl_home):
+    """The route record the gateway's Lua reads (its traffic behaviour: tests/release/test_gateway.py)."""
     from control_plane.drivers import gateway
+    from control_plane.errors import InfraError
 
     gateway.write_route("digits", {"blue": 100}, {"blue": 40001})
-    gateway.set_mirror("digits", "green", 40002, 10)
-    gateway._render_and_test()  # nginx -t on the whole configuration
-    upstream, locations, _ = gateway._service_files("digits")
-    assert "mirror /__mlctl/mirror/digits;" in locations.read_text()
-    assert "X-Request-ID $request_id" in locations.read_text()
-    assert "10% 1;" in upstream.read_text() and "127.0.0.1:40002" in upstream.read_text()
-    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})  # a weight change keeps it
-    assert gateway.mirror("digits") == {"colour": "green", "port": 40002, "percent": 10}
-    gateway.set_mirror("digits", "green", 40002, 100)  # everything: no sampling
-    gateway._render_and_test()
-    assert "split_clients" not in upstream.read_text()
-    assert gateway.clear_mirror("digits") is True and gateway.clear_mirror("digits") is False
-    assert "mirror" not in locations.read_text() and "40002" not in upstream.read_text()
-    gateway._render_and_test()
+    with pytest.raises(InfraError, match="it is not deployed"):
+        gateway.set_mirror("digits", "green", 10)
+    gateway.write_route("digits", {"blue": 100}, {"blue": 40001, "green": 40002})
+    gateway.set_mirror("digits", "green", 10)
+    assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
+    gateway.set_weights("digits", {"blue": 100})  # a weight change keeps it
+    assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
+    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})  # the colour is gone: so is its mirror
+    assert gateway.mirror("digits") is None
+    gateway.clear_mirror("digits")  # idempotent
+    assert gateway.mirror("digits") is None
 
 
 def test_shadow_needs_a_production_version_and_valid_options(world):
