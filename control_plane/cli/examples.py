@@ -10,6 +10,10 @@ from __future__ import annotations
 
 EXAMPLES: dict[str, str] = {
     "approve": "mlctl --as amira approve digits:2 --env uae-local",
+    "logout": "mlctl logout",
+    "whoami": "mlctl whoami -o json",
+    "pipeline list": "mlctl pipeline list --pipeline digits -o json",
+    "pipeline status": "mlctl pipeline status <run-id>",
     "local down": "mlctl local down",
     "local status": "mlctl local status -o json",
     "infra synth": "mlctl infra synth --blueprint blueprints/uae-prod-aws.yaml",

@@ -66,7 +66,10 @@ def traffic(
     started = time.monotonic()
     interval = 1.0 / rate
     info(f"sending {rate:g} requests/s to {url} for {seconds:g}s")
-    with httpx.Client(trust_env=False, timeout=10) as client:
+    from control_plane.local import ca
+
+    # The gateway speaks TLS with the local CA's certificate: verify it, never verify=False.
+    with httpx.Client(trust_env=False, timeout=10, verify=ca.httpx_verify(url)) as client:
         while (now := time.monotonic()) - started < seconds:
             row = rows[sent % len(rows)]
             body = {"inputs": [{"name": tensor, "shape": [1, len(row)], "datatype": "FP32", "data": row}]}

@@ -26,6 +26,7 @@ import pytest
 from control_plane import audit
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
+from control_plane.local import ca
 from control_plane.release.models import ReleaseRow
 from control_plane.store import session_scope
 from tests.release.helpers import FAST, mlctl_json
@@ -80,13 +81,14 @@ class DigitsClient:
 
     def _run(self) -> None:
         url = urlparse(gateway.url())
+        tls = ca.ssl_context()  # the gateway speaks TLS with the local CA's certificate
         i = 0
         while not self._stop.is_set():
             row = self.x[i % len(self.x)]
             body = json.dumps(
                 {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row.tolist()}]}
             )
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=10, context=tls)
             try:
                 conn.request(
                     "POST", "/v2/models/digits/infer", body=body, headers={"Content-Type": "application/json"}
