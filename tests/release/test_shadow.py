@@ -122,7 +122,7 @@ def _predict(model_dir, x: np.ndarray) -> np.ndarray:
 
 
 def _port(driver: LocalDriver, colour: str) -> str:
-    return driver.endpoint("digits", colour).rsplit(":", 1)[1]
+    return driver.server_address("digits", colour).rsplit(":", 1)[1]
 
 
 def _shadow_entry(view: dict[str, Any]) -> dict[str, Any]:
