@@ -213,6 +213,24 @@ def _progress(release_id: str, state: str, phase: str) -> None:
         info(f"  {_STEP_NAMES.get(state, state.lower().replace('_', ' '))}")
 
 
+_last_tick: dict[str, float] = {}
+
+
+def _countdown(release_id: str, window: str, seconds_left: float) -> None:
+    """A countdown for analysis windows: at the start, then every 5 s (a line each: fine in CI logs)."""
+    import time
+
+    key = f"{release_id}/{window}"
+    now = time.monotonic()
+    if now - _last_tick.get(key, -1e9) >= 5.0:
+        _last_tick[key] = now
+        info(f"  {window} analysis: {seconds_left:.0f} s of traffic left to measure")
+
+
+def _hooks() -> engine.Hooks:
+    return engine.Hooks(on_transition=_progress, on_window=_countdown)
+
+
 @app.command()
 def start(
     ref: Annotated[str, typer.Argument(help="NAME:VERSION of a registered model version.")],
@@ -291,7 +309,7 @@ def start(
         ),
     )
     driver = engine.driver_for(env) if _env_ok(env) else None
-    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress)) if driver else None
+    eng = engine.Engine(driver, hooks=_hooks()) if driver else None
     if eng is None:
         # The environment itself failed the residency gate: record the refusal, apply nothing.
         _refuse_environment(name, version, env)
@@ -485,7 +503,7 @@ def resume(service: str, output: OutputOption = OutputFormat.table) -> None:
     claimed = engine.Engine(driver).claim(service)
     info(f"resuming {claimed.id} at {claimed.state}" + (f" → {claimed.target}" if claimed.target else ""))
     _finish(
-        engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress)).run(claimed.id), output, driver
+        engine.Engine(driver, hooks=_hooks()).run(claimed.id), output, driver
     )
 
 
@@ -504,7 +522,7 @@ def abort(service: str, output: OutputOption = OutputFormat.table) -> None:
 def _decide(service: str, what: str, output: OutputFormat) -> None:
     _authorize(f"release.{what}", f"service/{service}")
     row, driver = _service_driver(service)
-    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress))
+    eng = engine.Engine(driver, hooks=_hooks())
     eng.request(service, what)
     try:
         claimed = eng.claim(service)
@@ -548,7 +566,7 @@ def rollback(service: str, output: OutputOption = OutputFormat.table) -> None:
     )
     driver = engine.driver_for(env_name)
     instant = lv.previous_colour is not None and lv.previous_colour in driver.deployed(service)
-    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=_progress))
+    eng = engine.Engine(driver, hooks=_hooks())
     rid = eng.start(
         model_name=model_name, version=lv.previous_version, env_name=env_name, config=cfg, service=service
     )

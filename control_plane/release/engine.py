@@ -117,6 +117,11 @@ class Hooks:
     """Observation points for tests and the bench (never change behaviour)."""
 
     on_transition: Callable[[str, str, str], None] | None = None  # (release_id, state, phase)
+    on_window: Callable[[str, str, float], None] | None = None  # (release_id, window, seconds left)
+
+    def window_tick(self, release_id: str, name: str, seconds_left: float) -> None:
+        if self.on_window:
+            self.on_window(release_id, name, max(0.0, seconds_left))
 
 
 def driver_for(env_name: str) -> Driver:
@@ -644,6 +649,7 @@ class Engine:
         while time.time() < base["t"] + seconds:
             if self._requested(row.id) in ("abort", "promote"):
                 break
+            self.hooks.window_tick(row.id, name, base["t"] + seconds - time.time())
             time.sleep(min(self.poll, max(0.0, base["t"] + seconds - time.time())))
         result = analysis.evaluate(name, analysis.measure(source, base["metrics"]), cfg.thresholds)
         promote = self._requested(row.id) == "promote"

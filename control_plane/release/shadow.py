@@ -329,6 +329,7 @@ def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig) -> dict[str, Any]:
     while time.time() < end:
         if eng._requested(row.id) in ("abort", "promote"):
             break
+        eng.hooks.window_tick(row.id, WINDOW, end - time.time())
         time.sleep(min(eng.poll, max(0.0, end - time.time())))
 
     if isinstance(driver, RequestRecords):
