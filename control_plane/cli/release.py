@@ -81,6 +81,12 @@ def _authorize(action: str, subject: str, env_name: str | None = None) -> None:
     authorize(action, subject, env=env)
 
 
+def _service_env(service: str) -> str | None:
+    """The environment a service's releases run in (its tier decides who may act on it)."""
+    row = engine.latest_release(service)
+    return row.environment if row is not None else None
+
+
 def _parse_ref(ref: str) -> tuple[str, str]:
     name, sep, version = ref.partition(":")
     if not sep or not name or not version:
@@ -498,7 +504,7 @@ def history(
 @app.command()
 def resume(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Continue a release whose mlctl process died; converges to DONE or ROLLED_BACK."""
-    _authorize("release.resume", f"service/{service}")
+    _authorize("release.resume", f"service/{service}", _service_env(service))
     _row, driver = _service_driver(service)
     claimed = engine.Engine(driver).claim(service)
     info(f"resuming {claimed.id} at {claimed.state}" + (f" → {claimed.target}" if claimed.target else ""))
@@ -520,7 +526,7 @@ def abort(service: str, output: OutputOption = OutputFormat.table) -> None:
 
 
 def _decide(service: str, what: str, output: OutputFormat) -> None:
-    _authorize(f"release.{what}", f"service/{service}")
+    _authorize(f"release.{what}", f"service/{service}", _service_env(service))
     row, driver = _service_driver(service)
     eng = engine.Engine(driver, hooks=_hooks())
     eng.request(service, what)
@@ -536,7 +542,7 @@ def _decide(service: str, what: str, output: OutputFormat) -> None:
 @app.command()
 def rollback(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Back to the previous version: abort a release in progress, or re-release the previous version (instant while its colour is still up, a redeploy otherwise)."""
-    _authorize("release.rollback", f"service/{service}")
+    _authorize("release.rollback", f"service/{service}", _service_env(service))
     if engine.active_release(service) is not None:
         _decide(service, "abort", output)
         return

@@ -226,3 +226,28 @@ def test_cli_approve(signed_model: Callable[[str], str], capsys: pytest.CaptureF
     assert code == 4 and "lacks permission 'approve'" in err and "fix:" in err
     code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", "qa")
     assert code == 6 and "environment 'qa' has no blueprint" in err and "uae-prod-aws" in err
+
+
+def test_service_verbs_follow_the_tier_of_the_services_environment(
+    capsys: pytest.CaptureFixture[str], act_as: Callable[[str], None]
+) -> None:
+    """promote/abort/resume/rollback act on a service: the tier of the environment its releases run
+    in decides, so `--as` cannot steer a prod service either."""
+    from datetime import UTC, datetime
+
+    from control_plane.access.roles import write_assignments
+    from control_plane.release.models import ReleaseRow
+    from control_plane.store import session_scope
+
+    write_assignments({"eli": ["ml-engineer"], "omar": ["approver"]})
+    stamp = datetime.now(UTC).isoformat()
+    with session_scope() as s:
+        s.add(ReleaseRow(id="rel-prod-1", service="fraud", model_name="fraud", model_version="1", digest="",
+                         environment=PROD, strategy="blue-green", state="SWITCHED", colour="green",
+                         config="{}", reasons="[]", created_by="eli", created_at=stamp, updated_at=stamp))
+    for verb in ("promote", "abort", "resume", "rollback"):
+        code, _, err = run_cli(capsys, "--as", "eli", "release", verb, "fraud")
+        assert code == 4, (verb, err)
+        assert "(prod tier) needs a server-verified identity" in err, (verb, err)
+    denied = [e for e in audit.entries() if e.decision == "deny" and e.subject == "service/fraud"]
+    assert len(denied) == 4
