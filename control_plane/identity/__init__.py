@@ -107,10 +107,30 @@ def current() -> Actor:
     return Actor(user, "os-user", roles_of(user))
 
 
+def _require_private_home(env: Environment, action: str, subject: str) -> None:
+    """Staging and prod: no state change from a home others can read (its database, keys and audit
+    copies could have been read or swapped); dev tiers only get the warning settings prints."""
+    from control_plane.settings import mlctl_home
+
+    home = mlctl_home()
+    mode = home.stat().st_mode & 0o777
+    if mode & 0o077:
+        from control_plane import audit
+
+        reason = (f"{action} in {env.name} ({env.tier} tier) refused: $MLCTL_HOME {home} is readable by "
+                  f"other users (mode {mode:o})")
+        audit.record(action=action, subject=subject, decision="deny", reasons=[reason],
+                     details={"check": "home", "env": env.name, "tier": str(env.tier)})
+        raise PolicyViolation(reason, hint=f"chmod 700 {home}")
+
+
 def require_verified(env: Environment, action: str, subject: str) -> Actor:
     """The acting identity, if it may change ``env``; refused (and audited) otherwise."""
     who = current()
-    if str(env.tier) == "dev" or who.is_verified:
+    if str(env.tier) == "dev":
+        return who
+    _require_private_home(env, action, subject)
+    if who.is_verified:
         return who
     how = "--as / MLCTL_ACTOR" if who.source == "asserted" else "the operating-system user"
     reason = (f"{action} in {env.name} ({env.tier} tier) needs a server-verified identity; "

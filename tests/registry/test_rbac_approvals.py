@@ -251,3 +251,22 @@ def test_service_verbs_follow_the_tier_of_the_services_environment(
         assert "(prod tier) needs a server-verified identity" in err, (verb, err)
     denied = [e for e in audit.entries() if e.decision == "deny" and e.subject == "service/fraud"]
     assert len(denied) == 4
+
+
+def test_staging_and_prod_refuse_a_home_others_can_read(
+    signed_model: Callable[[str], str], act_as: Callable[[str], None], mlctl_home: Path
+) -> None:
+    version = signed_model("internal")
+    act_as("amira")
+    mlctl_home.chmod(0o755)
+    try:
+        with pytest.raises(PolicyViolation) as exc:
+            approvals.approve("fraud", version, PROD)
+        assert "is readable by other users (mode 755)" in exc.value.message
+        assert exc.value.hint == f"chmod 700 {mlctl_home}"
+        assert approvals.approve("fraud", version, "uae-local").allowed  # dev: a warning only
+    finally:
+        mlctl_home.chmod(0o700)
+    with pytest.raises(PolicyViolation) as exc:  # private again: the identity check is next
+        approvals.approve("fraud", version, PROD)
+    assert "needs a server-verified identity" in exc.value.message
