@@ -67,8 +67,9 @@ def workspace(blueprint: str | Path, *, outdir: str | Path | None = None, synthe
     bp = load_blueprint(blueprint)
     out = Path(outdir) if outdir else default_outdir(blueprint)
     if synthesize:
-        progress(bp.name, f"synthesizing into {out}")
-        stacks = synth(blueprint, out)
+        progress(bp.name, f"synthesizing into {out} (typically 15–30 s: the provider bindings load first)")
+        stacks = synth(blueprint, out,
+                       on_wait=lambda seconds: progress(bp.name, f"synthesizing… {seconds:.0f} s"))
     else:
         stacks = read_synthesized(out)
     envs = {e.name: e for e in bp.environments}

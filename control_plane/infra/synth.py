@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,8 +49,15 @@ def default_outdir(blueprint_path: str | Path) -> Path:
     return state_dir("infra", Path(blueprint_path).stem) / "cdktf.out"
 
 
-def synth(blueprint_path: str | Path, outdir: str | Path | None = None) -> list[SynthesizedStack]:
-    """Synthesize every environment of a blueprint; stacks come back in apply order.
+def synth(
+    blueprint_path: str | Path,
+    outdir: str | Path | None = None,
+    *,
+    on_wait: Callable[[float], None] | None = None,
+    every: float = 5.0,
+) -> list[SynthesizedStack]:
+    """Synthesize every environment of a blueprint; stacks come back in apply order. ``on_wait``
+    is called with the seconds elapsed every ``every`` seconds while synthesis runs (progress).
 
     Raises ``BlueprintError`` for an invalid blueprint (checked here first, so the message names the
     file and field without waiting for jsii) and ``InfraError`` when synthesis itself fails.
@@ -60,16 +69,20 @@ def synth(blueprint_path: str | Path, outdir: str | Path | None = None) -> list[
     env = dict(os.environ)
     env.update(BLUEPRINT=str(blueprint_path), CDKTF_OUTDIR=str(out))
     env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
-    proc = subprocess.run(
-        [sys.executable, "-m", "stacks"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    started = time.monotonic()
+    with subprocess.Popen(
+        [sys.executable, "-m", "stacks"], cwd=PROJECT_ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                if on_wait:
+                    on_wait(time.monotonic() - started)
     if proc.returncode != 0:
-        output = (proc.stderr or proc.stdout).strip()
+        output = (stderr or stdout).strip()
         # stacks/__main__.py reports an MlctlError as "error: ..." / "  fix: ..." with its exit code.
         if output.startswith("error: ") and proc.returncode == BlueprintError.exit_code:
             message, _, hint = output.removeprefix("error: ").partition("\n  fix: ")
