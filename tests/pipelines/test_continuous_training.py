@@ -64,10 +64,11 @@ def test_dataset_change_on_the_emulator_trains_once_and_registers_a_signed_versi
         stmt["predicate"]["buildDefinition"]["resolvedDependencies"]
 
     # The release gates a release of digits:1 to uae-local would run, in order.
-    verified = gates.verify_signature("digits", "1", tmp_path / "served")
+    local = env_blueprint("uae-local")
+    verified = gates.verify_signature("digits", "1", tmp_path / "served", local)
     assert verified.digest == mv.root_digest
-    gates.check_approvals("digits", "1", "uae-local")
-    gates.check_residency(env_blueprint("uae-local"), verified.storage_uri)
+    gates.check_approvals("digits", "1", local)
+    gates.check_residency(local, verified.storage_uri)
 
     again = watch_once(cfg)
     assert not again.changed and again.run is None

@@ -30,8 +30,9 @@ def test_breaking_schema_change_stops_at_data_tests(datasets, pipeline_file, cap
     code, out, err = run_cli(capsys, "pipeline", "run", "--config", str(cfg), "--dataset",
                              pin(datasets["schema-change"]), "--output", "json")
     assert code == 21, err
-    assert "px_10: missing" in err and "pixel_10: missing" in err and "fix:" in err
-    assert "--features digits-pixels@NEW" in err
+    error = json.loads(err[err.index("{"):])["error"]  # under --output json, errors are JSON on stderr
+    assert "px_10: missing" in error["message"] and "pixel_10: missing" in error["message"]
+    assert error["kind"] == "DataTestFailed" and "--features digits-pixels@NEW" in error["hint"]
     payload = json.loads(out)
     assert payload["error"]["step"] == "data-tests" and payload["run"]["status"] == "failed"
     _failed_run("data-tests")
