@@ -2,9 +2,11 @@
 what ``modules/azure`` renders with CDKTF, through the bridged ``pulumi-azure`` provider (the same
 azurerm Terraform provider, so each Pulumi type is one ``azurerm_*`` type with the same settings).
 
-The settings are restated here, not shared with ``modules/azure`` (whose constructs build their
-arguments inline); ``tests/pulumi/test_parity_azure.py`` is what keeps the two copies equal: every
-resource and every setting of the CDKTF synth is compared with this program's (docs/pulumi.md).
+The flat security settings (public access, purge protection, RBAC, TLS, shared keys, private
+cluster, node hardening...) come from ``modules/azure/posture.py``, which the CDKTF constructs read
+too; the wiring and the blocks whose names the bridge changes are written here and held equal to
+the CDKTF side by ``tests/pulumi/test_parity_azure.py``, which compares every resource and every
+setting of the two (docs/pulumi.md).
 Each child resource is named after the CDKTF construct path it mirrors (``<env>/vault/vault``).
 """
 
@@ -20,6 +22,18 @@ from modules.azure.cluster import ClusterSpec, gpu_taints
 from modules.azure.common import PAIRED_REGION, is_zonal, merged_tags, zones
 from modules.azure.keyvault import CMK_KEY_SIZE, KeyVaultSpec
 from modules.azure.network import DENY_ALL_PRIORITY, NetworkSpec
+from modules.azure.posture import (
+    AKS_CLUSTER,
+    AKS_NETWORK,
+    KEY_VAULT,
+    KEY_VAULT_NETWORK_ACLS,
+    LOG_WORKSPACE,
+    NODE_POOL,
+    REGISTRY,
+    STORAGE_ACCOUNT,
+    STORAGE_SAS_POLICY,
+    SUBNET,
+)
 from modules.azure.private_link import PRIVATE_DNS_ZONES
 from modules.azure.registry import RegistrySpec
 from modules.azure.storage import StorageSpec
@@ -76,8 +90,7 @@ class LogWorkspace(_Component):
         super().__init__("LogWorkspace", name, opts)
         self.workspace = azure.operationalinsights.AnalyticsWorkspace(
             self.child("workspace"), name=ws_name, location=location, resource_group_name=resource_group,
-            sku="PerGB2018", retention_in_days=min(max(retention_days, 365), 730),
-            internet_ingestion_enabled=False, internet_query_enabled=False, local_authentication_enabled=False,
+            retention_in_days=min(max(retention_days, 365), 730), **LOG_WORKSPACE,
             tags=merged_tags(tags), opts=self.opts())
         self.id = self.workspace.id
         self.diagnostics("diag", self.id, self.id)
@@ -106,7 +119,7 @@ class VirtualNetwork(_Component):
             subnet = azure.network.Subnet(
                 self.child(f"subnet-{s}"), name=f"snet-{s}", resource_group_name=resource_group,
                 virtual_network_name=self.vnet.name, address_prefixes=[str(seg.cidr)],
-                default_outbound_access_enabled=False, private_endpoint_network_policies="Enabled",
+                **SUBNET,
                 opts=self.opts())
             nsg = azure.network.NetworkSecurityGroup(
                 self.child(f"nsg-{s}"), name=f"nsg-{spec.name}-{s}", location=spec.location,
@@ -198,11 +211,8 @@ class Vault(_Component):
         super().__init__("Vault", name, opts)
         self.vault = azure.keyvault.KeyVault(
             self.child("vault"), name=spec.name, location=spec.location, resource_group_name=spec.resource_group,
-            tenant_id=spec.tenant_id, sku_name="premium", purge_protection_enabled=True,
-            soft_delete_retention_days=min(max(spec.soft_delete_retention_days, 7), 90),
-            rbac_authorization_enabled=True, public_network_access_enabled=False, enabled_for_deployment=False,
-            enabled_for_template_deployment=False, enabled_for_disk_encryption=True,
-            network_acls={"default_action": "Deny", "bypass": "AzureServices"}, tags=merged_tags(tags),
+            tenant_id=spec.tenant_id, soft_delete_retention_days=min(max(spec.soft_delete_retention_days, 7), 90),
+            **KEY_VAULT, network_acls=dict(KEY_VAULT_NETWORK_ACLS), tags=merged_tags(tags),
             opts=self.opts())
         self.id = self.vault.id
         self.diagnostics("diag", self.id, workspace_id)
@@ -239,18 +249,11 @@ class ArtifactStorage(_Component):
         days = min(max(spec.soft_delete_days, 7), 365)
         self.account = azure.storage.Account(
             self.child("account"), name=spec.name, location=spec.location, resource_group_name=spec.resource_group,
-            account_kind="StorageV2", account_tier="Standard",
-            account_replication_type="GZRS" if is_zonal(spec.location) else "GRS", min_tls_version="TLS1_2",
-            https_traffic_only_enabled=True, public_network_access_enabled=False,
-            allow_nested_items_to_be_public=False, shared_access_key_enabled=False,
-            default_to_oauth_authentication=True, local_user_enabled=False, sftp_enabled=False,
-            cross_tenant_replication_enabled=False, allowed_copy_scope="PrivateLink",
-            infrastructure_encryption_enabled=True, queue_encryption_key_type="Account",
-            table_encryption_key_type="Account",
+            account_replication_type="GZRS" if is_zonal(spec.location) else "GRS", **STORAGE_ACCOUNT,
             identity={"type": "UserAssigned", "identity_ids": [spec.cmk_identity_id]},
             customer_managed_key={"key_vault_key_id": kms_key, "user_assigned_identity_id": spec.cmk_identity_id},
             network_rules={"default_action": "Deny", "bypasses": ["AzureServices"]},
-            sas_policy={"expiration_period": "00.01:00:00", "expiration_action": "Block"},
+            sas_policy=dict(STORAGE_SAS_POLICY),
             blob_properties={"versioning_enabled": True, "change_feed_enabled": True,
                              "change_feed_retention_in_days": days, "last_access_time_enabled": True,
                              "delete_retention_policy": {"days": days},
@@ -290,9 +293,7 @@ class ImageRegistry(_Component):
         replica = PAIRED_REGION.get(spec.location)
         self.registry = azure.containerservice.Registry(
             self.child("registry"), name=spec.name, location=spec.location, resource_group_name=spec.resource_group,
-            sku="Premium", admin_enabled=False, anonymous_pull_enabled=False, public_network_access_enabled=False,
-            export_policy_enabled=False, network_rule_bypass_option="None", data_endpoint_enabled=True,
-            quarantine_policy_enabled=True, retention_policy_in_days=spec.untagged_retention_days,
+            **REGISTRY, retention_policy_in_days=spec.untagged_retention_days,
             zone_redundancy_enabled=is_zonal(spec.location),
             identity={"type": "UserAssigned", "identity_ids": [spec.cmk_identity_id]},
             encryption={"key_vault_key_id": kms_key, "identity_client_id": spec.cmk_identity_client_id},
@@ -309,8 +310,7 @@ class ImageRegistry(_Component):
 def _pool(pool: NodePool) -> dict[str, Any]:
     return {"vm_size": pool.instance_type, "auto_scaling_enabled": True, "min_count": pool.min_size,
             "max_count": pool.max_size, "node_count": pool.desired_size, "max_pods": _MAX_PODS,
-            "os_disk_size_gb": pool.disk_size_gb, "os_sku": "AzureLinux", "host_encryption_enabled": True,
-            "node_public_ip_enabled": False}
+            "os_disk_size_gb": pool.disk_size_gb, **NODE_POOL}
 
 
 class PrivateAks(_Component):
@@ -324,14 +324,10 @@ class PrivateAks(_Component):
         self.cluster = azure.containerservice.KubernetesCluster(
             self.child("cluster"), name=spec.name, location=spec.location, resource_group_name=spec.resource_group,
             kubernetes_version=spec.kubernetes_version, dns_prefix_private_cluster=spec.name,
-            sku_tier=spec.aks.sku_tier, private_cluster_enabled=True, private_cluster_public_fqdn_enabled=False,
-            private_dns_zone_id="System", local_account_disabled=True, role_based_access_control_enabled=True,
+            sku_tier=spec.aks.sku_tier, **AKS_CLUSTER,
             azure_active_directory_role_based_access_control={
                 "tenant_id": spec.tenant_id, "admin_group_object_ids": list(spec.aks.admin_group_object_ids),
                 "azure_rbac_enabled": True},
-            oidc_issuer_enabled=True, workload_identity_enabled=True, azure_policy_enabled=True,
-            run_command_enabled=False, http_application_routing_enabled=False, image_cleaner_enabled=True,
-            image_cleaner_interval_hours=48, automatic_upgrade_channel="patch", node_os_upgrade_channel="NodeImage",
             disk_encryption_set_id=spec.disk_encryption_set_id,
             identity={"type": "UserAssigned", "identity_ids": [spec.identity_id]},
             key_management_service={"key_vault_key_id": kms_key, "key_vault_network_access": "Private"},
@@ -339,8 +335,7 @@ class PrivateAks(_Component):
             microsoft_defender={"log_analytics_workspace_id": workspace_id},
             oms_agent={"log_analytics_workspace_id": workspace_id, "msi_auth_for_monitoring_enabled": True},
             network_profile={
-                "network_plugin": "azure", "network_plugin_mode": "overlay", "network_data_plane": "cilium",
-                "network_policy": "cilium", "outbound_type": "userDefinedRouting", "load_balancer_sku": "standard",
+                **AKS_NETWORK,
                 "pod_cidr": str(spec.aks.pod_cidr), "service_cidr": str(spec.aks.service_cidr),
                 "dns_service_ip": str(spec.aks.dns_service_ip)},
             default_node_pool={
