@@ -44,7 +44,8 @@ def cdktf_inv(cdktf_docs: list[dict[str, Any]]) -> Inventory:
 # ---- Azure: blueprints/uae-prod-azure.yaml ---------------------------------------------------
 from tests.azure import conftest as azure  # noqa: E402
 
-azure_synth = azure.azure_synth  # the session's CDKTF synth of uae-prod-azure (shared with tests/azure)
+azure_synth = azure.azure_synth  # the session's CDKTF synth of uae-prod-azure (as in tests/azure)
+multicloud_synth = azure.multicloud_synth  # and of uae-multicloud (an AWS and an Azure environment)
 
 PROD_AZURE = REPO / "blueprints" / "uae-prod-azure.yaml"
 AZURE_ENV = "uae-prod-azure"

@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 import pytest
 
+pytest.importorskip("pulumi_azure", reason="the Pulumi backend is the optional extra .[pulumi]")
+
 from control_plane.policy.infra_gate import check_documents
 from stacks.pulumi.inventory import AZURE_TYPE_MAP, Registered, render_with_mocks, terraform_documents
 from stacks.pulumi.parity import (
@@ -21,7 +23,7 @@ from stacks.pulumi.parity import (
     compare,
     pulumi_inventory,
 )
-from tests.pulumi.conftest import AZURE_ENV, PROD_AZURE
+from tests.pulumi.conftest import AZURE_ENV, PROD_AZURE, REPO
 
 ENV = AZURE_ENV
 
@@ -211,3 +213,16 @@ def test_the_azure_stack_settings_name_the_azure_blueprint() -> None:
     stack = yaml.safe_load((REPO / "Pulumi.uae-prod-azure.yaml").read_text())
     bp = load_blueprint(REPO / stack["config"]["sovereign-mlops:blueprint"])
     assert [(e.name, str(e.cloud)) for e in bp.environments] == [(ENV, "azure")]
+
+
+def test_a_multicloud_blueprint_renders_both_clouds_in_parity_and_passes_the_gate(multicloud_synth: Any) -> None:
+    blueprint = REPO / "blueprints" / "uae-multicloud.yaml"
+    docs = terraform_documents(render_with_mocks(blueprint))
+    assert sorted(docs) == ["uae-mc-aws", "uae-mc-azure"]
+    assert set(docs["uae-mc-aws"]["provider"]) == {"aws"} and set(docs["uae-mc-azure"]["provider"]) == {"azurerm"}
+    for env, doc in docs.items():
+        synthesized = [multicloud_synth.docs[s.name] for s in multicloud_synth.stacks if s.environment == env]
+        assert synthesized, env
+        assert compare(cdktf_inventory(synthesized), pulumi_inventory(doc, env)) == [], env
+    report = check_documents(docs, blueprint=str(blueprint))
+    assert report.passed, report.summary()
