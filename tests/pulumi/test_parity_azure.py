@@ -192,7 +192,8 @@ def test_an_azure_program_outside_the_uae_is_refused() -> None:
     report = check_documents(terraform_documents(render_with_mocks(PROD_AZURE, transform=transform)))
     assert not report.passed
     hits = [f for f in report.unexplained if "westeurope" in f.message]
-    assert {f.resource for f in hits} == {f"azurerm_key_vault.{ENV}/vault/vault"}, report.summary()
+    assert {(f.id, f.resource) for f in hits} == {("UAE-RES-004", f"azurerm_key_vault.{ENV}/vault/vault")}, \
+        report.summary()
 
 
 def test_an_azure_program_with_public_storage_is_refused() -> None:
