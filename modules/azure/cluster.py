@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from blueprints.schema import AzureAks, NodePool
 from modules.azure.common import LogSink, diagnostics, merged_tags, zones
+from modules.azure.posture import AKS_CLUSTER, AKS_NETWORK, NODE_POOL
 from modules.cdk import Construct, azurerm
 
 # AKS's recommended floor for pods per node (a low max_pods starves DaemonSets).
@@ -62,25 +63,13 @@ class AksCluster(Construct):
             kubernetes_version=spec.kubernetes_version,
             dns_prefix_private_cluster=spec.name,
             sku_tier=spec.aks.sku_tier,
-            private_cluster_enabled=True,
-            private_cluster_public_fqdn_enabled=False,
-            private_dns_zone_id="System",
-            local_account_disabled=True,
-            role_based_access_control_enabled=True,
+            # Private API server, no local accounts, Entra ID RBAC (modules/azure/posture.py).
+            **AKS_CLUSTER,
             azure_active_directory_role_based_access_control=kc.KubernetesClusterAzureActiveDirectoryRoleBasedAccessControl(
                 tenant_id=spec.tenant_id,
                 admin_group_object_ids=list(spec.aks.admin_group_object_ids),
                 azure_rbac_enabled=True,
             ),
-            oidc_issuer_enabled=True,
-            workload_identity_enabled=True,
-            azure_policy_enabled=True,
-            run_command_enabled=False,
-            http_application_routing_enabled=False,
-            image_cleaner_enabled=True,
-            image_cleaner_interval_hours=48,
-            automatic_upgrade_channel="patch",
-            node_os_upgrade_channel="NodeImage",
             disk_encryption_set_id=spec.disk_encryption_set_id,
             identity=kc.KubernetesClusterIdentity(type="UserAssigned", identity_ids=[spec.identity_id]),
             key_management_service=(
@@ -107,12 +96,7 @@ class AksCluster(Construct):
                 else None
             ),
             network_profile=kc.KubernetesClusterNetworkProfile(
-                network_plugin="azure",
-                network_plugin_mode="overlay",
-                network_data_plane="cilium",
-                network_policy="cilium",
-                outbound_type="userDefinedRouting",
-                load_balancer_sku="standard",
+                **AKS_NETWORK,
                 pod_cidr=str(spec.aks.pod_cidr),
                 service_cidr=str(spec.aks.service_cidr),
                 dns_service_ip=str(spec.aks.dns_service_ip),
@@ -130,9 +114,7 @@ class AksCluster(Construct):
                 # Ephemeral OS disks live on the VM's local disk: nothing persists at rest when a
                 # node goes away. The system VM size needs a local disk >= os_disk_size_gb ("d" sizes).
                 os_disk_type="Ephemeral",
-                os_sku="AzureLinux",
-                host_encryption_enabled=True,
-                node_public_ip_enabled=False,
+                **NODE_POOL,
                 # System pods only: workloads never land next to CoreDNS and the konnectivity agent.
                 only_critical_addons_enabled=True,
                 node_labels=dict(sys_pool.labels) or None,
@@ -164,9 +146,7 @@ class AksCluster(Construct):
                     node_count=pool.desired_size,
                     max_pods=_MAX_PODS,
                     os_disk_size_gb=pool.disk_size_gb,
-                    os_sku="AzureLinux",
-                    host_encryption_enabled=True,
-                    node_public_ip_enabled=False,
+                    **NODE_POOL,
                     node_taints=gpu_taints(pool),
                     node_labels={**pool.labels, "accelerator": "nvidia"},
                     zones=zones(spec.location),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from blueprints.schema import KeyPurpose
 from modules.azure.common import LogSink, diagnostics, merged_tags
+from modules.azure.posture import KEY_VAULT, KEY_VAULT_NETWORK_ACLS
 from modules.azure.private_link import EndpointSpec, private_endpoint
 from modules.cdk import Construct, azurerm
 
@@ -54,15 +55,9 @@ class KeyVault(Construct):
             location=spec.location,
             resource_group_name=spec.resource_group,
             tenant_id=spec.tenant_id,
-            sku_name="premium",
-            purge_protection_enabled=True,
             soft_delete_retention_days=min(max(spec.soft_delete_retention_days, 7), 90),
-            rbac_authorization_enabled=True,
-            public_network_access_enabled=False,
-            enabled_for_deployment=False,
-            enabled_for_template_deployment=False,
-            enabled_for_disk_encryption=True,  # disk encryption sets use the cluster key
-            network_acls=kv.KeyVaultNetworkAcls(default_action="Deny", bypass="AzureServices"),
+            **KEY_VAULT,
+            network_acls=kv.KeyVaultNetworkAcls(**KEY_VAULT_NETWORK_ACLS),
             tags=merged_tags(tags),
         )
         self.id: str = self.vault.id

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modules.azure.common import LogSink, diagnostics, merged_tags
+from modules.azure.posture import LOG_WORKSPACE
 from modules.cdk import Construct, azurerm
 
 
@@ -41,11 +42,8 @@ class LogAnalytics(Construct):
             name=spec.name,
             location=spec.location,
             resource_group_name=spec.resource_group,
-            sku="PerGB2018",
             retention_in_days=retention,
-            internet_ingestion_enabled=False,
-            internet_query_enabled=False,
-            local_authentication_enabled=False,
+            **LOG_WORKSPACE,
             tags=merged_tags(tags),
         )
         self.id: str = self.workspace.id

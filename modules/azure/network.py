@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from blueprints.schema import Flow, Network, SegmentName
 from modules.azure.common import LogSink, diagnostics, merged_tags
+from modules.azure.posture import SUBNET
 from modules.cdk import Construct, azurerm
 
 DENY_ALL_PRIORITY = 4096
@@ -90,10 +91,8 @@ class AzureNetwork(Construct):
                 resource_group_name=spec.resource_group,
                 virtual_network_name=self.vnet.name,
                 address_prefixes=[str(seg.cidr)],
-                # No implicit internet SNAT: the only way out is the declared egress route.
-                default_outbound_access_enabled=False,
-                # Make NSGs and UDRs apply to private endpoints too (off by default on Azure).
-                private_endpoint_network_policies="Enabled",
+                # No implicit internet SNAT; NSGs and UDRs apply to private endpoints too.
+                **SUBNET,
             )
             nsg = nsg_mod.NetworkSecurityGroup(
                 self,

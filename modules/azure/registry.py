@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modules.azure.common import PAIRED_REGION, LogSink, diagnostics, is_zonal, merged_tags
+from modules.azure.posture import REGISTRY
 from modules.azure.private_link import EndpointSpec, private_endpoint
 from modules.cdk import Construct, azurerm
 
@@ -44,14 +45,7 @@ class ContainerRegistry(Construct):
             name=spec.name,
             location=spec.location,
             resource_group_name=spec.resource_group,
-            sku="Premium",
-            admin_enabled=False,
-            anonymous_pull_enabled=False,
-            public_network_access_enabled=False,
-            export_policy_enabled=False,
-            network_rule_bypass_option="None",
-            data_endpoint_enabled=True,
-            quarantine_policy_enabled=True,
+            **REGISTRY,  # Premium, no admin user, private only (modules/azure/posture.py)
             retention_policy_in_days=spec.untagged_retention_days,
             zone_redundancy_enabled=is_zonal(spec.location),
             identity=cr.ContainerRegistryIdentity(type="UserAssigned", identity_ids=[spec.cmk_identity_id]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modules.azure.common import LogSink, diagnostics, is_zonal, merged_tags
+from modules.azure.posture import STORAGE_ACCOUNT, STORAGE_SAS_POLICY
 from modules.azure.private_link import EndpointSpec, private_endpoint
 from modules.cdk import Construct, azurerm
 
@@ -52,24 +53,10 @@ class ArtifactStorage(Construct):
             name=spec.name,
             location=spec.location,
             resource_group_name=spec.resource_group,
-            account_kind="StorageV2",
-            account_tier="Standard",
             # GZRS: zones in the region plus the paired UAE region (never outside the UAE).
             account_replication_type="GZRS" if is_zonal(spec.location) else "GRS",
-            min_tls_version="TLS1_2",
-            https_traffic_only_enabled=True,
-            public_network_access_enabled=False,
-            allow_nested_items_to_be_public=False,
-            shared_access_key_enabled=False,
-            default_to_oauth_authentication=True,
-            local_user_enabled=False,
-            sftp_enabled=False,
-            cross_tenant_replication_enabled=False,
-            allowed_copy_scope="PrivateLink",
-            infrastructure_encryption_enabled=True,
-            # Queue and table data (if ever used) are encrypted with the account key too.
-            queue_encryption_key_type="Account",
-            table_encryption_key_type="Account",
+            # Private, Entra ID only, TLS 1.2, double encryption (modules/azure/posture.py).
+            **STORAGE_ACCOUNT,
             identity=sa.StorageAccountIdentity(type="UserAssigned", identity_ids=[spec.cmk_identity_id]),
             customer_managed_key=(
                 sa.StorageAccountCustomerManagedKey(
@@ -79,7 +66,7 @@ class ArtifactStorage(Construct):
                 else None
             ),
             network_rules=sa.StorageAccountNetworkRules(default_action="Deny", bypass=["AzureServices"]),
-            sas_policy=sa.StorageAccountSasPolicy(expiration_period="00.01:00:00", expiration_action="Block"),
+            sas_policy=sa.StorageAccountSasPolicy(**STORAGE_SAS_POLICY),
             blob_properties=sa.StorageAccountBlobProperties(
                 versioning_enabled=True,
                 change_feed_enabled=True,

@@ -30,7 +30,7 @@ from blueprints.schema import Blueprint
 MOCK_ACCOUNT = "${data.aws_caller_identity.caller.account_id}"
 
 # Pulumi type token -> Terraform resource type, for every type the program renders.
-TYPE_MAP = {
+AWS_TYPE_MAP = {
     "pulumi:providers:aws": "provider.aws",
     "aws:kms/key:Key": "aws_kms_key",
     "aws:kms/alias:Alias": "aws_kms_alias",
@@ -68,6 +68,39 @@ TYPE_MAP = {
     "aws:eks/nodeGroup:NodeGroup": "aws_eks_node_group",
     "aws:cloudtrail/trail:Trail": "aws_cloudtrail",
 }
+# The same for pulumi-azure, bridged from the azurerm provider that modules/azure uses via CDKTF.
+AZURE_TYPE_MAP = {
+    "pulumi:providers:azure": "provider.azurerm",
+    "azure:core/resourceGroup:ResourceGroup": "azurerm_resource_group",
+    "azure:operationalinsights/analyticsWorkspace:AnalyticsWorkspace": "azurerm_log_analytics_workspace",
+    "azure:monitoring/diagnosticSetting:DiagnosticSetting": "azurerm_monitor_diagnostic_setting",
+    "azure:network/virtualNetwork:VirtualNetwork": "azurerm_virtual_network",
+    "azure:network/subnet:Subnet": "azurerm_subnet",
+    "azure:network/networkSecurityGroup:NetworkSecurityGroup": "azurerm_network_security_group",
+    "azure:network/networkSecurityRule:NetworkSecurityRule": "azurerm_network_security_rule",
+    "azure:network/subnetNetworkSecurityGroupAssociation:SubnetNetworkSecurityGroupAssociation":
+        "azurerm_subnet_network_security_group_association",
+    "azure:network/routeTable:RouteTable": "azurerm_route_table",
+    "azure:network/subnetRouteTableAssociation:SubnetRouteTableAssociation": "azurerm_subnet_route_table_association",
+    "azure:privatelink/endpoint:Endpoint": "azurerm_private_endpoint",
+    "azure:privatedns/zone:Zone": "azurerm_private_dns_zone",
+    "azure:privatedns/zoneVirtualNetworkLink:ZoneVirtualNetworkLink": "azurerm_private_dns_zone_virtual_network_link",
+    "azure:authorization/userAssignedIdentity:UserAssignedIdentity": "azurerm_user_assigned_identity",
+    "azure:authorization/assignment:Assignment": "azurerm_role_assignment",
+    "azure:keyvault/keyVault:KeyVault": "azurerm_key_vault",
+    "azure:keyvault/key:Key": "azurerm_key_vault_key",
+    "azure:compute/diskEncryptionSet:DiskEncryptionSet": "azurerm_disk_encryption_set",
+    "azure:storage/account:Account": "azurerm_storage_account",
+    "azure:storage/container:Container": "azurerm_storage_container",
+    "azure:storage/encryptionScope:EncryptionScope": "azurerm_storage_encryption_scope",
+    "azure:storage/containerImmutabilityPolicy:ContainerImmutabilityPolicy":
+        "azurerm_storage_container_immutability_policy",
+    "azure:containerservice/registry:Registry": "azurerm_container_registry",
+    "azure:containerservice/kubernetesCluster:KubernetesCluster": "azurerm_kubernetes_cluster",
+    "azure:containerservice/kubernetesClusterNodePool:KubernetesClusterNodePool":
+        "azurerm_kubernetes_cluster_node_pool",
+}
+TYPE_MAP = {**AWS_TYPE_MAP, **AZURE_TYPE_MAP}
 
 # The bridge pluralises repeated blocks (Terraform `rule` -> Pulumi `rules`); back to Terraform names.
 RENAMES = {
@@ -75,9 +108,15 @@ RENAMES = {
     "taints": "taint",
     "encryption_configurations": "encryption_configuration",
     "client_id_lists": "client_id_list",
+    # pulumi-azure
+    "enabled_logs": "enabled_log",
+    "enabled_metrics": "enabled_metric",
+    "routes": "route",
+    "address_spaces": "address_space",
+    "bypasses": "bypass",
 }
 # Maps whose keys are user data (tag and label names), never property names to convert.
-_USER_MAPS = {"tags", "labels", "tags_all"}
+_USER_MAPS = {"tags", "labels", "tags_all", "node_labels"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -134,12 +173,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["bucket"] = ref("bucket")
         if args.typ == "aws:eks/cluster:Cluster":
             state["identities"] = [{"oidcs": [{"issuer": ref("identity[0].oidc[0].issuer")}]}]
+        if args.typ.startswith("azure:"):  # the attributes other azurerm resources read
+            state.update(principalId=ref("principal_id"), clientId=ref("client_id"),
+                         versionlessId=ref("versionless_id"), oidcIssuerUrl=ref("oidc_issuer_url"))
+            if args.typ == "azure:containerservice/kubernetesCluster:KubernetesCluster":
+                state["kubeletIdentity"] = {"objectId": ref("kubelet_identity[0].object_id")}
         return ref("id"), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":  # noqa: S105 - a type token
             return {"accountId": MOCK_ACCOUNT, "arn": "${data.aws_caller_identity.caller.arn}",
                     "id": MOCK_ACCOUNT, "userId": "${data.aws_caller_identity.caller.user_id}"}, []
+        if args.token == "azure:core/getClientConfig:getClientConfig":  # noqa: S105 - a type token
+            return {attr: f"${{data.azurerm_client_config.caller.{snake(attr)}}}"
+                    for attr in ("clientId", "objectId", "subscriptionId", "tenantId", "id")}, []
         raise NotImplementedError(f"no mock for the invoke {args.token}")
 
 
@@ -176,10 +223,17 @@ def render_with_mocks(blueprint: Blueprint | str | Path, *, transform: Transform
     return mocks.registered
 
 
+# Pulumi's wire marker of a secret value ({<sig key>: <this>, "value": ...}), as the SDK's rpc module
+# spells it; pulumi-azure marks the provider's subscription and tenant ids secret.
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - pulumi.runtime.rpc._special_secret_sig
+
+
 def _decode_provider(inputs: dict[str, Any]) -> dict[str, Any]:
     # Provider inputs travel JSON-encoded when they are not strings.
     out = {}
     for k, v in inputs.items():
+        if isinstance(v, dict) and _SECRET_SIG in v.values():
+            v = v.get("value")
         if isinstance(v, str) and v[:1] in "[{":
             with contextlib.suppress(ValueError):
                 v = json.loads(v)
@@ -188,14 +242,15 @@ def _decode_provider(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def terraform_documents(registered: list[Registered]) -> dict[str, dict[str, Any]]:
-    """One Terraform-JSON-shaped document per environment: ``provider.aws`` and ``resource``,
+    """One Terraform-JSON-shaped document per environment: ``provider`` (aws or azurerm) and ``resource``,
     resource names being the Pulumi names (``<env>/<construct path>``)."""
     docs: dict[str, dict[str, Any]] = {}
     for r in registered:
         env = r.name.split("/", 1)[0]
         doc = docs.setdefault(env, {"provider": {}, "resource": {}})
-        if r.tf_type == "provider.aws":
-            doc["provider"].setdefault("aws", []).append(terraform_attrs(_decode_provider(r.inputs)))
+        if r.tf_type.startswith("provider."):
+            name = r.tf_type.removeprefix("provider.")
+            doc["provider"].setdefault(name, []).append(terraform_attrs(_decode_provider(r.inputs)))
             continue
         doc["resource"].setdefault(r.tf_type, {})[r.name] = terraform_attrs(r.inputs)
     return docs

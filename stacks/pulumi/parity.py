@@ -26,6 +26,7 @@ Key = tuple[str, str]  # (terraform type, construct path)
 Inventory = dict[Key, dict[str, Any]]
 
 PROVIDER = "provider.aws"
+AZURE_PROVIDER = "provider.azurerm"
 _META = {"//", "depends_on", "lifecycle", "provider", "count", "for_each"}
 _REF = re.compile(r"\$\{([^}]*)\}")
 _UNIQUE_ID = re.compile(r"_[0-9A-F]{8}$")
@@ -36,6 +37,10 @@ ACCEPTED: dict[tuple[str, str], str] = {
     "strings); the CDKTF provider block leaves them unset. Neither changes where resources go: region is "
     "compared, and the residency guardrail runs on both.",
     (PROVIDER, "skip_credentials_validation"): "a pulumi-aws provider default (false), sent explicitly",
+    (AZURE_PROVIDER, "skip_provider_registration"): "a pulumi-azure provider default (false), sent explicitly; "
+    "both sides set resource_provider_registrations='none', which is compared",
+    (AZURE_PROVIDER, "environment"): "a pulumi-azure provider default ('public', the Azure public cloud, which "
+    "is also azurerm's default); where resources go is their location, which is compared",
 }
 
 
@@ -80,6 +85,8 @@ def _normalise(value: Any, resolve: dict[str, str], strip: str) -> Any:
 def _canonical_ref(whole: str, expr: str, resolve: dict[str, str], strip: str) -> str:
     if expr.startswith("data.aws_caller_identity."):
         return "<account>"  # CDKTF: a data source per construct; Pulumi: one getCallerIdentity invoke
+    if expr.startswith("data.azurerm_client_config."):  # the same, for the applying identity on Azure
+        return f"<client_config.{expr.rsplit('.', 1)[1]}>"
     for unique_id, path in resolve.items():  # CDKTF: local or cross-stack, by the target's unique id
         if unique_id in expr:
             return f"<ref:{path}>"
@@ -101,8 +108,9 @@ def cdktf_inventory(stacks: list[dict[str, Any]]) -> Inventory:
     resolve = dict(sorted(resolve.items(), key=lambda kv: -len(kv[0])))
     inv: Inventory = {}
     for doc in stacks:
-        for provider in doc.get("provider", {}).get("aws", []):
-            inv[(PROVIDER, "aws")] = _normalise(provider, resolve, "")
+        for name, blocks in doc.get("provider", {}).items():
+            for provider in blocks:
+                inv[(f"provider.{name}", name)] = _normalise(provider, resolve, "")
         for rtype, named in doc.get("resource", {}).items():
             for name, cfg in named.items():
                 inv[(rtype, resolve[name])] = _normalise(_settings(cfg), resolve, "")
@@ -113,8 +121,9 @@ def pulumi_inventory(doc: dict[str, Any], env: str) -> Inventory:
     """The inventory of one environment's Pulumi document (inventory.terraform_documents)."""
     strip = f"{env}/"
     inv: Inventory = {}
-    for provider in doc.get("provider", {}).get("aws", []):
-        inv[(PROVIDER, "aws")] = _normalise(provider, {}, strip)
+    for name, blocks in doc.get("provider", {}).items():
+        for provider in blocks:
+            inv[(f"provider.{name}", name)] = _normalise(provider, {}, strip)
     for rtype, named in doc.get("resource", {}).items():
         for name, cfg in named.items():
             inv[(rtype, name.removeprefix(strip))] = _normalise(_settings(cfg), {}, strip)

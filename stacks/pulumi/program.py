@@ -1,5 +1,6 @@
 """Render a blueprint's AWS environments as Pulumi resources, layer for layer as stacks/aws.py
-does with CDKTF: security (KMS) -> network -> registry -> cluster -> audit."""
+does with CDKTF: security (KMS) -> network -> registry -> cluster -> audit. Azure environments are
+rendered by stacks/pulumi/azure_program.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from control_plane.errors import BlueprintError
 from stacks.pulumi.components import AuditTrail, GpuCluster, KeyRing, ModelRegistry, SegmentedNetwork
 
 
-def render_environment(env: Environment) -> aws.Provider:
-    """Every resource of one AWS environment, under an explicit provider pinned to its region."""
+def render_environment(env: Environment) -> pulumi.ProviderResource:
+    """Every resource of one environment, under an explicit provider pinned to its region."""
+    if env.cloud is Cloud.azure:
+        # pulumi_azure is imported only for blueprints that have an Azure environment.
+        from stacks.pulumi.azure_program import render_azure_environment
+
+        return render_azure_environment(env)
     if env.cloud is not Cloud.aws:
         raise BlueprintError(
-            f"environment '{env.name}': the Pulumi backend renders AWS environments only",
-            hint="render Azure environments with CDKTF (`mlctl infra synth`); see docs/pulumi.md",
+            f"environment '{env.name}': the Pulumi backend renders AWS and Azure environments only",
+            hint="render it with CDKTF (`mlctl infra synth`); see docs/pulumi.md",
         )
     if env.is_local:
         raise BlueprintError(

@@ -39,3 +39,29 @@ def cdktf_docs(prod_synth: Synthesis) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def cdktf_inv(cdktf_docs: list[dict[str, Any]]) -> Inventory:
     return cdktf_inventory(cdktf_docs)
+
+
+# ---- Azure: blueprints/uae-prod-azure.yaml ---------------------------------------------------
+from tests.azure import conftest as azure  # noqa: E402
+
+azure_synth = azure.azure_synth  # the session's CDKTF synth of uae-prod-azure (as in tests/azure)
+multicloud_synth = azure.multicloud_synth  # and of uae-multicloud (an AWS and an Azure environment)
+
+PROD_AZURE = REPO / "blueprints" / "uae-prod-azure.yaml"
+AZURE_ENV = "uae-prod-azure"
+
+
+@pytest.fixture(scope="session")
+def azure_registered() -> list[Registered]:
+    pytest.importorskip("pulumi_azure", reason="the Pulumi backend is the optional extra .[pulumi]")
+    return render_with_mocks(PROD_AZURE)
+
+
+@pytest.fixture(scope="session")
+def azure_cdktf_docs(azure_synth: azure.Synthesis) -> list[dict[str, Any]]:
+    return [doc for name, doc in azure_synth.docs.items() if name.startswith(f"{AZURE_ENV}-")]
+
+
+@pytest.fixture(scope="session")
+def azure_cdktf_inv(azure_cdktf_docs: list[dict[str, Any]]) -> Inventory:
+    return cdktf_inventory(azure_cdktf_docs)

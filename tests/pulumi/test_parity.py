@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from stacks.pulumi.inventory import TYPE_MAP, Registered, render_with_mocks, terraform_documents
+from stacks.pulumi.inventory import AWS_TYPE_MAP, Registered, render_with_mocks, terraform_documents
 from stacks.pulumi.parity import PROVIDER, Difference, Inventory, cdktf_inventory, compare, pulumi_inventory
 from tests.pulumi.conftest import ENV, PROD_AWS
 
@@ -24,7 +24,7 @@ def test_program_renders_every_layer_with_components(pulumi_registered: list[Reg
     names = {r.name for r in pulumi_registered}
     for layer in ("kms", "network", "registry", "cluster", "audit"):
         assert any(n.startswith(f"{ENV}/{layer}/") for n in names), layer
-    assert {r.token for r in pulumi_registered} == set(TYPE_MAP)  # every mapped type is used, none unmapped
+    assert {r.token for r in pulumi_registered} == set(AWS_TYPE_MAP)  # every mapped type is used, none unmapped
     gpu = [r for r in pulumi_registered if r.token == "aws:eks/nodeGroup:NodeGroup" and "gpu" in r.name]
     assert gpu and all({"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in r.inputs["taints"]
                        for r in gpu)
@@ -154,7 +154,7 @@ def test_pulumi_project_and_stack_settings_name_a_valid_blueprint() -> None:
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     assert (REPO / project["main"] / "__main__.py").is_file()
     assert project["runtime"]["options"]["virtualenv"] == ".venv"
-    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["aws"]
+    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["aws", "azure"]
     stack = yaml.safe_load((REPO / "Pulumi.uae-prod-aws.yaml").read_text())
     bp = load_blueprint(REPO / stack["config"][f"{project['name']}:blueprint"])
     assert [e.name for e in bp.environments] == [ENV]
