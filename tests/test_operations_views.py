@@ -32,7 +32,7 @@ def recorded(db_url: str, mlctl_home: Path, tmp_path: Path, monkeypatch: pytest.
                       code_commit="3f2c1e9")
     registry.register("fraud", "1", make_model(tmp_path / "d", "d"), code_commit="3f2c1e9")
     monkeypatch.setenv("MLCTL_ACTOR", "amira")
-    approvals.approve("digits", "2", "dev")
+    approvals.approve("digits", "2", "uae-local")
     rows = [
         ("rel-a", "digits", "1", "DONE", "eli", timedelta(days=3)),
         ("rel-b", "digits", "2", "ROLLED_BACK", "pat", timedelta(hours=5)),
@@ -86,7 +86,7 @@ def test_model_show_lists_siblings_derived_approvals_and_deployments(
     view = json.loads(out)
     assert view["siblings"] == ["1"]
     assert [d["ref"] for d in view["derived"]] == ["digits:2+onnx"]
-    assert [(a["env"], a["approver"]) for a in view["approvals"]] == [("dev", "amira")]
+    assert [(a["env"], a["approver"]) for a in view["approvals"]] == [("uae-local", "amira")]
     assert [(d["release"], d["state"], d["live"]) for d in view["deployments"]] == [
         ("rel-b", "ROLLED_BACK", False), ("rel-c", "DONE", True)]
 
