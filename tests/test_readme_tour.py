@@ -90,6 +90,8 @@ def test_every_file_the_tour_wrote_under_its_home_is_private(tour: TourRun) -> N
     for path in [tour.home, *tour.home.rglob("*")]:
         if path.is_symlink() or path == tour.home / "roles.yaml":  # the user's own `cp`, not mlctl's
             continue
+        if path.parent == tour.home / "ca" and path.suffix == ".pem":
+            continue  # the local CA's certificates are public by design (clients trust ca.pem); keys stay 0600
         checked += 1
         if path.stat().st_mode & 0o077:
             open_to_others.append(f"{path.relative_to(tour.home)} {path.stat().st_mode & 0o777:o}")
@@ -150,7 +152,7 @@ def test_status_after_local_down_says_the_runtime_is_not_serving(tour: TourRun) 
     assert "ROLLED_BACK" not in proc.stdout and proc.stdout.count("DONE") == 3
     proc = _mlctl(tour, "model", "show", "digits:2")
     assert "derived: digits:2+onnx" in proc.stdout and "siblings: digits:1" in proc.stdout
-    assert "dev: amira" in proc.stdout
+    assert "uae-local: amira" in proc.stdout
 
 
 def test_piped_output_keeps_digests_whole_and_has_no_markup(tour: TourRun) -> None:

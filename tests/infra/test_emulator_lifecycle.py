@@ -53,7 +53,10 @@ def test_apply_inspect_drift_destroy(aws_emulator: str, local_synth: Synthesis, 
         clients["ecr"].put_image_tag_mutability(repositoryName="triton-serving", imageTagMutability="MUTABLE")
         drifted = _mlctl("infra", "drift", "--no-synth", "--outdir", str(local_synth.outdir), "-o", "json")
         assert drifted.returncode == 5, drifted.stderr[-3000:]
-        assert "Traceback" not in drifted.stderr and "drifted" in drifted.stderr and "fix:" in drifted.stderr
+        assert "Traceback (most recent call last)" not in drifted.stderr, drifted.stderr[-3000:]
+        # Under -o json the error is JSON on stderr (its last line): kind, message and the fix.
+        error = json.loads(drifted.stderr.strip().splitlines()[-1])["error"]
+        assert error["kind"] == "DriftDetected" and "drifted" in error["message"] and error["hint"]
         changes = json.loads(drifted.stdout)["changes"]
         repo = [c for c in changes if c["address"].startswith("aws_ecr_repository.registry_ecr-triton-serving")]
         assert repo and "image_tag_mutability" in repo[0]["attributes"]
