@@ -14,6 +14,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -117,24 +118,29 @@ class LoadStream:
             return http.client.HTTPSConnection(self.host, self.port, timeout=10, context=self.context)
         return http.client.HTTPConnection(self.host, self.port, timeout=10)
 
-    def _run(self, index: int) -> None:
+    def _slots(self, index: int) -> Iterator[float]:
+        """Thread ``index``'s request times, paced at its share of ``rate`` (threads interleaved),
+        until stopped, past ``max_seconds`` or ``max_requests``: yields each request's start."""
         interval = self.threads / self.rate
         next_at = self.started + index * interval / self.threads
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - self.started > self.max_seconds:
+                return
+            with self._lock:
+                if len(self.stats.samples) >= self.max_requests:
+                    return
+            if next_at > now:
+                time.sleep(next_at - now)
+            next_at += interval
+            yield time.monotonic()
+
+    def _run(self, index: int) -> None:
         conn = self._conn()
         headers = {"Content-Type": "application/json"}
         with self._lock:
             self.connections += 1
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now - self.started > self.max_seconds:
-                break
-            with self._lock:
-                if len(self.stats.samples) >= self.max_requests:
-                    break
-            if next_at > now:
-                time.sleep(next_at - now)
-            next_at += interval
-            t0 = time.monotonic()
+        for t0 in self._slots(index):
             status, served = 0, ""
             try:
                 conn.request("POST", self.path, body=self.body, headers=headers)
@@ -184,19 +190,7 @@ class GrpcLoadStream(LoadStream):
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         with self._lock:
             self.connections += 1
-        interval = self.threads / self.rate
-        next_at = self.started + index * interval / self.threads
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now - self.started > self.max_seconds:
-                break
-            with self._lock:
-                if len(self.stats.samples) >= self.max_requests:
-                    break
-            if next_at > now:
-                time.sleep(next_at - now)
-            next_at += interval
-            t0 = time.monotonic()
+        for t0 in self._slots(index):
             status, served = 0, ""
             try:
                 _, call = stub.ModelInfer.with_call(request, metadata=metadata, timeout=10)
