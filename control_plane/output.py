@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -119,3 +120,69 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 def info(message: str) -> None:
     """Progress and notes go to stderr so that ``--output json`` stays clean on stdout."""
     err_console.print(message)
+
+
+# --- one output path -----------------------------------------------------------------------------
+#
+# A command returns a view; ``render(view, output)`` writes it. A view knows its JSON (stable,
+# documented keys: docs/cli.md) and the tables people read; nothing else in a command prints results.
+
+
+class View(Protocol):
+    def as_json(self) -> Any: ...
+
+    def renderables(self) -> Iterable[Any]:
+        """What a person sees (rich tables or text), in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """One object: a field/value table for people, the mapping itself for automation."""
+
+    title: str
+    data: Mapping[str, Any]
+    fields_shown: Sequence[str] | None = None  # which keys the table shows (default: all, in order)
+
+    def as_json(self) -> Any:
+        return dict(self.data)
+
+    def renderables(self) -> Iterable[Any]:
+        keys = self.fields_shown or list(self.data)
+        yield table(self.title, ["field", "value"], [(k, _cell(self.data.get(k))) for k in keys])
+
+
+@dataclass(frozen=True)
+class ListView:
+    """Rows of objects: a table of ``columns`` for people, the list of mappings for automation."""
+
+    title: str
+    items: Sequence[Mapping[str, Any]]
+    columns: Sequence[str]
+    empty: str | None = None  # said (on stderr) instead of an empty table
+
+    def as_json(self) -> Any:
+        return [dict(i) for i in self.items]
+
+    def renderables(self) -> Iterable[Any]:
+        if not self.items and self.empty:
+            info(self.empty)
+            return
+        yield table(self.title, self.columns, [[_cell(i.get(c)) for c in self.columns] for i in self.items])
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def render(view: View, output: OutputFormat | str = OutputFormat.table) -> None:
+    """Write ``view``: JSON (sorted keys) on stdout for ``--output json``, else its tables."""
+    if OutputFormat(output) is OutputFormat.json:
+        emit_json(view.as_json())
+        return
+    for item in view.renderables():
+        console.print(item)

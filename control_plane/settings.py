@@ -7,7 +7,12 @@ Everything mlctl writes (database, dev signing key, pid files, terraform work di
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -68,8 +73,8 @@ def local_ca_cert() -> Path:
 
 
 def actor() -> str | None:
-    """The acting identity: ``--as`` sets MLCTL_ACTOR for the process; OIDC claims come later."""
-    return os.environ.get("MLCTL_ACTOR") or None
+    """The asserted identity: ``--as`` (a process override), else ``MLCTL_ACTOR``."""
+    return current().actor
 
 
 def verifier_image() -> str | None:
@@ -148,3 +153,73 @@ def audit_trusted_keys() -> list[Path]:
 def audit_log_id() -> str | None:
     """Names this log in signed heads and in the bucket; default: derived from the database URL."""
     return os.environ.get("MLCTL_AUDIT_LOG_ID") or None
+
+
+# --- the settings object -------------------------------------------------------------------------
+#
+# Flags, then environment variables, then files: a front end (the CLI's root callback, the API
+# server at start-up) calls ``configure(**flags)`` once; everything below reads ``current()``.
+# ``current()`` is rebuilt only when an ``MLCTL_*`` variable changes (tests set them per test with
+# monkeypatch; a process sets them once), so callers may call it freely. No layer writes
+# ``os.environ`` to pass a flag on: flags live in ``_overrides``.
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every ``MLCTL_*`` setting, resolved. Add a field here (and its variable in ``_from_environ``)
+    rather than reading ``os.environ`` anywhere else."""
+
+    actor: str | None = None  # --as / MLCTL_ACTOR: an asserted identity (dev tier only)
+    blueprint: Path | None = None  # --blueprint / MLCTL_BLUEPRINT: the default environment's file
+
+    @property
+    def default_blueprint(self) -> Path:
+        return self.blueprint or DEFAULT_BLUEPRINT
+
+
+_overrides: dict[str, Any] = {}
+_cache: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Any], ...], Settings] | None = None
+_cache_lock = threading.Lock()
+
+
+def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
+    blueprint = env.get("MLCTL_BLUEPRINT")
+    return {
+        "actor": env.get("MLCTL_ACTOR") or None,
+        "blueprint": Path(blueprint).expanduser() if blueprint else None,
+    }
+
+
+def current() -> Settings:
+    """The process's settings: flags given to ``configure``, over ``MLCTL_*`` variables, over defaults."""
+    global _cache
+    snapshot = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("MLCTL_")))
+    flags = tuple(sorted(_overrides.items()))
+    with _cache_lock:
+        if _cache is not None and _cache[0] == snapshot and _cache[1] == flags:
+            return _cache[2]
+        values = _from_environ(os.environ)
+        values.update({k: v for k, v in _overrides.items() if v is not None})
+        built = Settings(**values)
+        _cache = (snapshot, flags, built)
+        return built
+
+
+def configure(**flags: Any) -> Settings:
+    """A front end's flags (``None``: not given). Unknown names are a programming error."""
+    unknown = set(flags) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
+    _overrides.update(flags)
+    return current()
+
+
+@contextmanager
+def overridden(**flags: Any) -> Iterator[Settings]:
+    """``configure`` for a block (demos and tests), restoring the previous flags after it."""
+    saved = dict(_overrides)
+    try:
+        yield configure(**flags)
+    finally:
+        _overrides.clear()
+        _overrides.update(saved)

@@ -8,7 +8,6 @@ users never see a traceback for a mistake they can fix.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Annotated
 
@@ -81,7 +80,7 @@ def _version(value: bool) -> None:
 def _root(
     as_actor: Annotated[
         str | None,
-        typer.Option("--as", help="Act as this identity (sets MLCTL_ACTOR); recorded in the audit trail."),
+        typer.Option("--as", help="Act as this identity (dev tier only; like MLCTL_ACTOR); recorded in the audit trail."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -90,13 +89,12 @@ def _root(
         bool, typer.Option("--no-color", help="No colour or styles (also when NO_COLOR is set).")
     ] = False,
 ) -> None:
-    from control_plane.settings import private_files
+    from control_plane.settings import configure, private_files
 
     private_files()  # every file mlctl (and what it starts) writes: 0600, directories 0700
     if no_color:
         disable_color()
-    if as_actor:
-        os.environ["MLCTL_ACTOR"] = as_actor
+    configure(actor=as_actor)  # flags go into the settings object, never back into os.environ
 
 
 for _module, _name in COMMAND_GROUPS:

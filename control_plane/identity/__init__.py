@@ -17,8 +17,10 @@ token is verified in the mlctl process; the server will do it on its side of the
 from __future__ import annotations
 
 import getpass
-import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +30,7 @@ from control_plane.identity.verifier import TokenRejected, VerifiedIdentity, Ver
 if TYPE_CHECKING:
     from blueprints.schema import Environment
 
-__all__ = ["Actor", "TokenRejected", "VerifiedIdentity", "current", "require_verified", "verifier"]
+__all__ = ["Actor", "TokenRejected", "VerifiedIdentity", "acting", "current", "require_verified", "verifier"]
 
 Source = Literal["verified", "asserted", "os-user"]
 _verifiers: dict[tuple[str, float], Verifier] = {}
@@ -94,10 +96,30 @@ def _from_token() -> Actor | None:
     return Actor(identity.actor, "verified", identity.roles, identity)
 
 
+# Who acts in this thread / task: set by the service layer (``services.Context.acting``) and, next,
+# by the API server per request. A ContextVar, not a process global, so that concurrent requests
+# in one server process never see each other's identity.
+_acting: ContextVar[Actor | None] = ContextVar("mlctl_acting_identity", default=None)
+
+
+@contextmanager
+def acting(actor: Actor) -> Iterator[Actor]:
+    """``current()`` returns ``actor`` inside the block."""
+    token = _acting.set(actor)
+    try:
+        yield actor
+    finally:
+        _acting.reset(token)
+
+
 def current() -> Actor:
     from control_plane.access.roles import roles_of
+    from control_plane.settings import current as settings
 
-    asserted = os.environ.get("MLCTL_ACTOR")
+    bound = _acting.get()
+    if bound is not None:
+        return bound
+    asserted = settings().actor
     if asserted:
         return Actor(asserted, "asserted", roles_of(asserted))
     verified = _from_token()

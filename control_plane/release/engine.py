@@ -125,20 +125,10 @@ class Hooks:
 
 
 def driver_for(env_name: str) -> Driver:
-    env = gates.environment(env_name)
-    if env.is_local:
-        from control_plane.drivers.local import LocalDriver
+    """The driver for a residency-checked environment (``drivers.select`` picks the kind)."""
+    from control_plane.drivers.select import for_environment
 
-        return LocalDriver()
-    try:
-        from control_plane.kserve import driver_for_environment
-    except ImportError as exc:
-        raise MlctlError(
-            f"environment {env.name} runs on Kubernetes and the Kubernetes driver is unavailable",
-            hint="install the kserve driver (control_plane.kserve)",
-        ) from exc
-    d: Driver = driver_for_environment(env)
-    return d
+    return for_environment(gates.environment(env_name))
 
 
 # -- store helpers ----------------------------------------------------------------------------

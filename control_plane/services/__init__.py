@@ -1,0 +1,16 @@
+"""The product's verbs, one home each: the CLI, the demo, drift remediation and (next) the API
+server call these functions and nothing below them.
+
+Every verb takes a :class:`Context` (who acts, the resolved settings, the environments it loads)
+and returns a typed view (``control_plane.output.View``); none prints. Authorization (RBAC under
+``policies/rbac.rego``, and the verified-identity rule of staging/prod tiers) and the audit entry
+happen here, in one way, through :func:`Context.authorize`.
+
+Modules: ``context`` (Context), ``release`` (start/status/promote/abort/resume/rollback/list/history),
+``models`` (register/sign/verify/export/optimize/validate), ``approvals``, ``audit``, ``pipelines``,
+``infra``, ``operations`` (local environment, drift, monitoring).
+"""
+
+from control_plane.services.context import Context
+
+__all__ = ["Context"]
