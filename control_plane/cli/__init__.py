@@ -67,6 +67,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("pii", "pii"),
     ("pipeline", "pipeline"),
     ("sample", "sample"),
+    ("server", "server"),
 ]
 
 

@@ -6,41 +6,16 @@ that the check under test is the only thing wrong with it."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 from dataclasses import replace
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from control_plane.identity import config
 from control_plane.identity.verifier import TokenRejected, Verifier
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    h, p, s = token.split(".")
-    pad = lambda x: x + "=" * (-len(x) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(h))), json.loads(base64.urlsafe_b64decode(pad(p))), s
-
-
-def _provider_key(oidc: Any, kid: str) -> Any:
-    jwk = next(k for k in oidc.provider.signing_keys() if k["kid"] == kid)
-    return jwt.PyJWK(jwk).key
-
-
-def _resign(oidc: Any, token: str, **claims: Any) -> str:
-    header, payload, _ = _parts(token)
-    payload.update(claims)
-    return jwt.encode(payload, _provider_key(oidc, header["kid"]), algorithm="RS256", headers=header)
+from tests.identity import forged
 
 
 @pytest.fixture()
@@ -68,51 +43,23 @@ def test_valid_tokens_verify_with_mapped_roles(oidc: Any, verifier: Verifier) ->
 def test_token_matrix(oidc: Any, verifier: Verifier) -> None:
     body = oidc.tokens_for("omar")
     good = body["access_token"]
-    header, payload, _sig = _parts(good)
-    now = int(time.time())
 
     _refused(verifier, None, "no token")
     _refused(verifier, "", "no token")
-    _refused(verifier, "not-a-jwt", "not a JWT")
-
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _refused(verifier, jwt.encode(payload, other, algorithm="RS256", headers=header), "bad signature")
-    _refused(verifier, jwt.encode(payload, other, algorithm="RS256", headers={**header, "kid": "attacker"}),
-             "signed by a key the issuer does not publish")
-
-    none = f"{_b64(json.dumps({'alg': 'none', 'typ': 'at+jwt'}).encode())}.{_b64(json.dumps(payload).encode())}."
-    _refused(verifier, none, "algorithm none not allowed")
-
-    # HS256 keyed with the provider's *public* key (the classic algorithm-confusion attack).
-    public_pem = jwt.PyJWK(oidc.provider.signing_keys()[0]).key.public_key().public_bytes(
-        encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
-        format=__import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).PublicFormat.SubjectPublicKeyInfo,
-    )
-    signing_input = f"{_b64(json.dumps({**header, 'alg': 'HS256'}).encode())}.{_b64(json.dumps(payload).encode())}"
-    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
-    _refused(verifier, f"{signing_input}.{_b64(mac)}", "algorithm HS256 not allowed")
-
-    _refused(verifier, _resign(oidc, good, exp=now - 120, iat=now - 420), "expired")
-    _refused(verifier, _resign(oidc, good, nbf=now + 600), "not yet valid")
+    for name, (token, reason) in forged.bad_tokens(oidc, good, body["id_token"]).items():
+        with pytest.raises(TokenRejected) as exc:
+            verifier.verify(token)
+        assert exc.value.reason == reason, (name, exc.value.reason)
+        assert token not in exc.value.message  # the reason never echoes the token
 
     # Wrong audience: a real token, verified by a service with another audience.
     other_service = Verifier(replace(verifier.config, audience="urn:some-other-service"))
     _refused(other_service, good, "wrong audience")
-    _refused(verifier, _resign(oidc, good, aud="urn:some-other-service"), "wrong audience")
-
-    # Wrong issuer: `localhost` is not `127.0.0.1`, compared exactly.
+    # Wrong issuer: a service trusting `localhost` refuses the provider's `127.0.0.1` (compared exactly).
     localhost = oidc.issuer.replace("127.0.0.1", "localhost")
     as_localhost = Verifier(replace(verifier.config, issuers=tuple(
         replace(i, issuer=localhost) for i in verifier.config.issuers)))
     _refused(as_localhost, good, "issuer not trusted")
-    _refused(verifier, _resign(oidc, good, iss=localhost), "issuer not trusted")
-
-    _refused(verifier, body["id_token"], "not an access token (typ is not at+jwt)")
-
-    # Claims edited after signing: promote yourself, keep the provider's signature.
-    edited = dict(payload, groups=["mlctl-platform-admin", "mlctl-approver"])
-    h, _p, s = good.split(".")
-    _refused(verifier, f"{h}.{_b64(json.dumps(edited).encode())}.{s}", "bad signature")
 
     assert verifier.verify(good).subject == "omar"  # and the untouched token still verifies
 
