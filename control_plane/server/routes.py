@@ -93,6 +93,24 @@ def approve(ctx: Caller, request: Request, name: str, version: str, body: Approv
         return approvals.approve(name, version, body.env).as_dict()
 
 
+class SignRequest(BaseModel):
+    signer: str = Field("local", description="local (development key, dev tiers only), kms or pkcs11.")
+    env: str | None = Field(None, description="The environment whose KMS key / HSM signs (kms, pkcs11).")
+
+
+@router.post("/models/{name}/{version}/signatures")
+def sign(ctx: Caller, request: Request, name: str, version: str, body: SignRequest) -> dict[str, Any]:
+    """Sign NAME:VERSION's registered digests and provenance (``mlctl model sign``)."""
+    from control_plane import registry
+
+    env = None
+    if body.env is not None:
+        require_transport(request, ctx, body.env)
+        env = ctx.environment(body.env)
+    with ctx.acting():
+        return registry.sign(name, version, signer_kind=body.signer, env=env).as_dict()
+
+
 @router.get("/releases/{service}")
 def release_status(ctx: Caller, service: str) -> dict[str, Any]:
     """The service's release in progress, or its latest (``mlctl release status SERVICE -o json``)."""

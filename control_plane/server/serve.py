@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from control_plane.errors import UsageError
+from control_plane.errors import InfraError, UsageError
 
-__all__ = ["ServeOptions", "config"]
+__all__ = ["ServeOptions", "config", "in_thread"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,26 @@ def config(options: ServeOptions) -> object:
     return uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
                           server_header=False, ssl_certfile=str(cert), ssl_keyfile=str(key),
                           ssl_version=ssl.PROTOCOL_TLS_SERVER)
+
+
+@contextmanager
+def in_thread(options: ServeOptions, *, start_timeout: float = 20.0) -> Iterator[str]:
+    """Serve in a thread of this process until the block ends; yields the base URL. For tests and
+    benchmarks (``mlctl server`` runs uvicorn in the foreground instead)."""
+    import uvicorn
+
+    server = uvicorn.Server(config(options))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, name="mlctl-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise InfraError(f"mlctl server did not start on {options.host}:{options.port}",
+                             hint="is the port taken? choose another with --port")
+        time.sleep(0.02)
+    try:
+        yield f"{'http' if options.insecure_dev else 'https'}://{options.host}:{options.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -3,15 +3,13 @@ test's $MLCTL_HOME, trusting the session's real OpenID provider (``oidc``)."""
 
 from __future__ import annotations
 
-import threading
-import time
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 
 @dataclass
@@ -28,31 +26,18 @@ class Api:
         return self.client.request(method, path, headers=headers, **kw)
 
 
-def start_server(*, insecure_dev: bool = False) -> tuple[uvicorn.Server, threading.Thread, str]:
+@contextlib.contextmanager
+def running(*, insecure_dev: bool = False) -> Iterator[str]:
     from control_plane.local.processes import free_port
-    from control_plane.server.serve import ServeOptions, config
+    from control_plane.server.serve import ServeOptions, in_thread
 
-    port = free_port()
-    server = uvicorn.Server(config(ServeOptions(port=port, insecure_dev=insecure_dev)))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, name="mlctl-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("mlctl server did not start")
-        time.sleep(0.02)
-    return server, thread, f"{'http' if insecure_dev else 'https'}://127.0.0.1:{port}"
+    with in_thread(ServeOptions(port=free_port(), insecure_dev=insecure_dev)) as url:
+        yield url
 
 
 @pytest.fixture()
 def api(oidc: Any) -> Iterator[Api]:
     from control_plane.local import ca
 
-    server, thread, url = start_server()
-    client = httpx.Client(base_url=url, verify=ca.ssl_context(), timeout=30)
-    try:
+    with running() as url, httpx.Client(base_url=url, verify=ca.ssl_context(), timeout=30) as client:
         yield Api(url, client, oidc)
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(10)

@@ -104,16 +104,12 @@ def test_whoami_is_the_verified_identity(api: Api) -> None:
 
 
 def test_insecure_dev_serves_dev_tiers_only(oidc: Any, model: Any) -> None:
-    from tests.server.conftest import start_server
+    from tests.server.conftest import running
 
-    server, thread, url = start_server(insecure_dev=True)
-    try:
+    with running(insecure_dev=True) as url:
         token = oidc.tokens_for("amira")["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         prod = httpx.post(f"{url}/v1/models/fraud/1/approvals", json={"env": "uae-prod-aws"}, headers=headers)
         assert prod.status_code == 403 and "--insecure-dev (plain HTTP) and refuses uae-prod-aws" in prod.text
         dev = httpx.post(f"{url}/v1/models/fraud/1/approvals", json={"env": "uae-local"}, headers=headers)
         assert dev.status_code == 200 and dev.json()["allowed"]
-    finally:
-        server.should_exit = True
-        thread.join(10)
