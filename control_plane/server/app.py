@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -12,9 +14,12 @@ from starlette.routing import Match
 
 from control_plane import __version__
 from control_plane.server import errors, routes
+from control_plane.server.jobs import Jobs
 from control_plane.server.metrics import ServerMetrics
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("mlctl.server")
 
 
 def _route_template(request: Request) -> str:
@@ -32,13 +37,25 @@ def _route_template(request: Request) -> str:
 def create_app(*, insecure_dev: bool = False) -> FastAPI:
     """The API. ``insecure_dev``: served over plain HTTP, so verbs on staging/prod environments are
     refused (``routes.require_transport``)."""
+    jobs = Jobs()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        resumed = jobs.resume_orphans()
+        if resumed:
+            log.warning("resumed the releases of %s (their driving process had died)", ", ".join(resumed))
+        yield
+        jobs.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="mlctl control plane",
         version=__version__,
         description="Every mlctl verb over HTTPS. Authenticate with an OIDC access token "
         "(`Authorization: Bearer ...`, `mlctl login`); roles come from the identity file (docs/identity.md).",
     )
     app.state.metrics = ServerMetrics()
+    app.state.jobs = jobs
     app.state.insecure_dev = insecure_dev
     errors.install(app)
 
