@@ -35,331 +35,80 @@ Control API (module functions; the admin socket ``$MLCTL_HOME/gateway/admin.sock
 
 Each service's route is also kept on disk (``gateway/routes/<service>.json``), the source of
 truth: ``up()`` loads every route into a freshly started nginx, so a restart changes nothing.
+
+The gateway's parts: ``gateway_addresses`` (state directory, port, URLs, names),
+``gateway_conf`` (the nginx configuration), ``gateway_store`` (routes on disk),
+``gateway_admin`` (the admin socket) and ``gateway_process`` (start and stop). This module is the
+control API over them, and the one name callers import.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import http.client
-import json
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from control_plane.drivers.base import COLOURS
-from control_plane.errors import InfraError, ToolMissing
-from control_plane.local import ca, processes
-from control_plane.settings import mlctl_home, state_dir
+from control_plane.drivers.gateway_addresses import (
+    HOST,
+    NAME,
+    GatewayInfo,
+    admin_socket,
+    check_colour,
+    check_service,
+    colour_url,
+    gateway_dir,
+    grpc_target,
+    port,
+    url,
+)
+from control_plane.drivers.gateway_admin import admin, push
+from control_plane.drivers.gateway_conf import LUA_MODULE, WORKERS, lua_modules, nginx_binary
+from control_plane.drivers.gateway_process import down, nginx, status, up
+from control_plane.drivers.gateway_store import locked, read, record_path, services, write
+from control_plane.errors import InfraError
+from control_plane.local import processes
 
-NAME = "gateway"
-WORKERS = 1  # loopback on a small machine: one event loop serves thousands of requests/s
-HOST = "127.0.0.1"
-LUA_MODULE = Path(__file__).with_name("mlctl_gateway.lua")
-_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/usr/local/nginx/modules")
+# The names tests and benchmarks reach for (the admin call, the socket, `nginx -t`), as before.
+_admin, _admin_socket, _nginx, _prefix = admin, admin_socket, nginx, gateway_dir
 
-
-@dataclass(frozen=True)
-class GatewayInfo:
-    url: str
-    port: int
-    pid: int | None
-    ca_cert: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.pid is not None
-
-    @property
-    def grpc_target(self) -> str:
-        return f"{HOST}:{self.port}"
-
+__all__ = [
+    "HOST", "LUA_MODULE", "NAME", "WORKERS", "GatewayInfo", "clear_mirror", "colour_url", "down", "forget_colour",
+    "grpc_target", "inflight", "lua_modules", "mirror", "nginx_binary", "port", "reload", "remove_route", "routes",
+    "services", "set_mirror", "set_ports", "set_weights", "status", "up", "url", "wait_drained", "write_route",
+]
 
 # When the last route change was in force (nginx answered the admin call); bench/cutover.py
 # reports it next to the switch latency its clients observe.
 last_in_force = 0.0
-_PREPARED: set[Path] = set()  # prefixes whose sub-directories exist (a switch makes no mkdir)
-
-
-def _prefix() -> Path:
-    root = mlctl_home() / "gateway"
-    if root not in _PREPARED or not root.is_dir():
-        root = state_dir("gateway")
-        for sub in ("routes", "logs", "tmp"):
-            (root / sub).mkdir(exist_ok=True, mode=0o700)
-        _PREPARED.add(root)
-    return root
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
-    )
-    if not found:
-        raise ToolMissing(
-            "nginx is not installed; the local gateway needs it",
-            hint="run `make setup` as root (apt-get install -y nginx libnginx-mod-http-lua)",
-        )
-    return found
-
-
-def lua_modules() -> list[Path]:
-    """The dynamic modules the gateway loads: the NDK, then the Lua module (Debian's
-    ``libnginx-mod-http-lua``, which brings ``lua-resty-core``)."""
-    cjson = [*Path("/usr/lib").glob("*/lua/5.1/cjson.so"), *Path("/usr/local/lib/lua/5.1").glob("cjson.so")]
-    if not cjson:
-        raise ToolMissing(
-            "the Lua JSON module (cjson) is not installed; the gateway reads its routes with it",
-            hint="apt-get install -y lua-cjson (or run `make setup` as root)",
-        )
-    for d in _MODULE_DIRS:
-        ndk, lua = Path(d) / "ndk_http_module.so", Path(d) / "ngx_http_lua_module.so"
-        if lua.exists():
-            return [ndk, lua] if ndk.exists() else [lua]
-    raise ToolMissing(
-        "the nginx Lua module is not installed; the gateway switches traffic with it",
-        hint="apt-get install -y libnginx-mod-http-lua (or run `make setup` as root)",
-    )
-
-
-def port() -> int:
-    """The gateway's port: MLCTL_GATEWAY_PORT, else the one chosen at first start (kept)."""
-    env = os.environ.get("MLCTL_GATEWAY_PORT")
-    if env:
-        return int(env)
-    pf = _prefix() / "port"
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        return int(pf.read_text().strip())
-    chosen = processes.free_port(HOST)
-    pf.write_text(str(chosen))
-    return chosen
-
-
-def url() -> str:
-    return f"https://{HOST}:{port()}"
-
-
-def grpc_target() -> str:
-    """``host:port`` for a gRPC channel (TLS, trust ``ca.ca_cert_path()``)."""
-    return f"{HOST}:{port()}"
-
-
-def colour_url(service: str, colour: str) -> str:
-    """Base URL that reaches one colour of ``service`` through the gateway, whatever its weight."""
-    _check_service(service)
-    return f"{url()}/_colour/{service}/{colour}"
-
-
-def _admin_socket() -> Path:
-    return _prefix() / "admin.sock"
-
-
-def _main_conf(bench_plain_port: int | None) -> str:
-    prefix = _prefix()
-    tmp = prefix / "tmp"
-    tls = ca.ensure()
-    modules = "\n".join(f"load_module {m};" for m in lua_modules())
-    plain = (
-        # Bench only (bench/cutover.py measures what TLS costs): never rendered otherwise.
-        f"listen {HOST}:{bench_plain_port};"
-        if bench_plain_port
-        else ""
-    )
-    routed = """
-        location = /v2/health/ready { default_type application/json; return 200 '{"ready":true}'; }
-        location = /v2/health/live { default_type application/json; return 200 '{"live":true}'; }
-        location ~ "^/v2/models/(?<mlctl_service>[a-z0-9][a-z0-9-]{0,62})(?:/|$)" {
-            mirror /_mlctl_mirror;
-            mirror_request_body on;
-            rewrite_by_lua_block { gw.route("http") }
-            proxy_pass http://mlctl_http;
-            add_header X-Served-By $upstream_addr always;
-            add_header X-Request-ID $http_x_request_id always;
-            log_by_lua_block { gw.done() }
-        }
-        location ~ "^/_colour/(?<mlctl_service>[a-z0-9][a-z0-9-]{0,62})/(?<mlctl_pin>blue|green)(?<mlctl_rest>/.*)$" {
-            rewrite_by_lua_block { gw.route("http", ngx.var.mlctl_pin) }
-            proxy_pass http://mlctl_http;
-            add_header X-Served-By $upstream_addr always;
-            log_by_lua_block { gw.done() }
-        }
-        location = /_mlctl_mirror {
-            internal;
-            rewrite_by_lua_block { gw.mirror() }
-            proxy_pass http://mlctl_http$request_uri;
-            proxy_next_upstream off;
-            # A location's proxy_set_header replaces http{}'s: Connection "" again (upstream keep-alive).
-            # The flag tells the model server's request log this is a shadow copy (drift skips it).
-            proxy_set_header Connection "";
-            proxy_set_header X-Mlctl-Mirror 1;
-            proxy_read_timeout 5s;
-            log_by_lua_block { gw.done() }
-        }
-        location /inference.GRPCInferenceService/ {
-            rewrite_by_lua_block { gw.route("grpc") }
-            grpc_pass grpc://mlctl_grpc;
-            grpc_next_upstream error timeout non_idempotent;
-            grpc_read_timeout 60s;
-            add_header x-served-by $upstream_addr always;
-            log_by_lua_block { gw.done() }
-        }
-        location / { default_type application/json; return 404 '{"error":"no such route at this gateway"}'; }
-"""
-    return f"""# Written by mlctl (control_plane/drivers/gateway.py) at start; edits are overwritten.
-{modules}
-worker_processes {WORKERS};
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    client_body_buffer_size 1m;
-    client_max_body_size 8m;
-    lua_package_path "{LUA_MODULE.parent}/?.lua;;";
-    lua_shared_dict mlctl_routes 4m;
-    lua_shared_dict mlctl_inflight 1m;
-    init_by_lua_block {{ gw = require "mlctl_gateway" }}
-    init_worker_by_lua_block {{ gw.init_worker() }}
-    # Client keep-alive on: switches never reload nginx, so nothing closes a client's connection.
-    keepalive_timeout 75s;
-    keepalive_requests 100000;
-    # Inference is free of side effects, so a request whose colour refuses the connection may be
-    # retried on the other colour (the Lua balancer allows one retry only when the split has one).
-    proxy_next_upstream error timeout non_idempotent;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_read_timeout 60s;
-    upstream mlctl_http {{
-        server 0.0.0.1;   # placeholder: the Lua balancer picks the peer per request
-        balancer_by_lua_block {{ gw.balance() }}
-        keepalive 64;
-        keepalive_timeout 4s;   # below the model servers' 5 s, so they never close one under us
-    }}
-    upstream mlctl_grpc {{
-        server 0.0.0.1;
-        balancer_by_lua_block {{ gw.balance() }}
-        keepalive 32;
-    }}
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:mlctl_tls:1m;
-    ssl_session_timeout 1h;
-    server {{
-        listen {HOST}:{port()} ssl http2;
-        ssl_certificate {tls.server_cert};
-        ssl_certificate_key {tls.server_key};
-        {routed}
-    }}
-    {"server {" + plain + routed + "}" if plain else ""}
-    server {{
-        listen unix:{_admin_socket()};
-        location / {{ content_by_lua_block {{ gw.admin() }} }}
-    }}
-}}
-"""
-
-
-def _check_service(service: str) -> None:
-    if not _SERVICE_RE.match(service):
-        raise InfraError(
-            f"service name {service!r} is not a valid gateway route",
-            hint="use lowercase letters, digits and '-'",
-        )
-
-
-def _check_colour(colour: str) -> None:
-    if colour not in COLOURS:
-        raise InfraError(f"unknown colour {colour!r}", hint=f"use one of {', '.join(COLOURS)}")
-
-
-# -- routes on disk ----------------------------------------------------------------------------
-
-
-def _record_path(service: str) -> Path:
-    return _prefix() / "routes" / f"{service}.json"
-
-
-@contextlib.contextmanager
-def _locked(service: str) -> Iterator[None]:
-    """Serialize read-modify-write of one service's route (a release and its reaper may race)."""
-    with (_prefix() / "routes" / f"{service}.lock").open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _read(service: str) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(_record_path(service).read_text())
-        return data
-    except FileNotFoundError:
-        return {}
-
-
-def _write(service: str, doc: dict[str, Any]) -> None:
-    path = _record_path(service)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True))
-    os.replace(tmp, path)  # atomic: a reader never sees half a route
-
-
-def _wire(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document the Lua side reads (ports of colours that exist; the mirror if any)."""
-    out: dict[str, Any] = {
-        "weights": {c: int(w) for c, w in doc.get("weights", {}).items()},
-        "http": {c: int(p) for c, p in doc.get("ports", {}).items()},
-        "grpc": {c: int(p) for c, p in doc.get("grpc_ports", {}).items()},
-    }
-    if doc.get("mirror"):
-        out["mirror"] = doc["mirror"]
-    return out
 
 
 def routes(service: str) -> dict[str, Any]:
     """``{"weights": {colour: pct}, "ports": {colour: port}, "grpc_ports": {...}, "mirror": ...}``
     for a service ({} if it has no route)."""
-    return _read(service)
+    return read(service)
 
 
 def _update(service: str, change: Any) -> dict[str, Any]:
-    _check_service(service)
-    with _locked(service):
-        doc = _read(service)
+    check_service(service)
+    with locked(service):
+        doc = read(service)
         change(doc)
         # In force first (one call to nginx), then on disk: the rename costs more than the
         # switch on a busy disk. If mlctl dies in between, the release that made the change
         # repeats it on resume (every driver call is idempotent).
         if processes.read_pid(NAME) is None:
-            _write(service, doc)
+            write(service, doc)
             up()  # a route change must be in force: start the gateway (it loads every route)
         else:
-            _push(service, doc)
+            push(service, doc)
             global last_in_force
             last_in_force = time.monotonic()
-            _write(service, doc)
+            write(service, doc)
     return doc
 
 
 def set_ports(service: str, colour: str, *, http_port: int, grpc_port: int | None = None) -> None:
     """Record that ``colour`` of ``service`` serves on these loopback ports (weights unchanged)."""
-    _check_colour(colour)
+    check_colour(colour)
 
     def change(doc: dict[str, Any]) -> None:
         doc.setdefault("weights", {})
@@ -375,7 +124,7 @@ def set_ports(service: str, colour: str, *, http_port: int, grpc_port: int | Non
 
 def forget_colour(service: str, colour: str) -> None:
     """``colour`` is gone: drop its ports (refused while it has traffic or is mirrored to)."""
-    if not _record_path(service).exists():
+    if not record_path(service).exists():
         return
 
     def change(doc: dict[str, Any]) -> None:
@@ -418,7 +167,7 @@ def write_route(
     """Replace the service's weights and ports (every deployed colour's, routed or not) and put
     them in force at once."""
     for c in weights:
-        _check_colour(c)
+        check_colour(c)
     if not any(w > 0 for w in weights.values()):
         raise InfraError(
             f"traffic split for {service} sends no traffic anywhere",
@@ -440,7 +189,7 @@ def set_mirror(service: str, colour: str, percent: float) -> None:
     """Mirror ``percent`` % (0 < P ≤ 100) of the service's REST requests to ``colour``: the
     copy's answer is discarded, the client is answered by the colour its weights chose, and both
     upstreams see the same ``X-Request-ID``."""
-    _check_colour(colour)
+    check_colour(colour)
     if not 0 < percent <= 100:
         raise InfraError(f"mirror percent {percent} is out of range", hint="use 0 < percent <= 100")
 
@@ -456,98 +205,22 @@ def set_mirror(service: str, colour: str, percent: float) -> None:
 
 def mirror(service: str) -> dict[str, Any] | None:
     """The service's mirror (``{"colour", "percent"}``), or None."""
-    return _read(service).get("mirror") or None
+    return read(service).get("mirror") or None
 
 
 def clear_mirror(service: str) -> None:
     """Stop mirroring the service's requests (idempotent)."""
-    if _record_path(service).exists():
+    if record_path(service).exists():
         _update(service, lambda doc: doc.pop("mirror", None))
 
 
 def remove_route(service: str) -> None:
     """Take the service off the gateway (its clients get 404 from now on)."""
-    _check_service(service)
-    with _locked(service):
-        _record_path(service).unlink(missing_ok=True)
+    check_service(service)
+    with locked(service):
+        record_path(service).unlink(missing_ok=True)
         if processes.read_pid(NAME) is not None:
-            _admin("DELETE", f"/routes/{service}")
-
-
-def services() -> list[str]:
-    return sorted(p.stem for p in (_prefix() / "routes").glob("*.json"))
-
-
-# -- the admin socket ------------------------------------------------------------------------
-
-
-_ADMIN: dict[Path, socket.socket] = {}  # one kept-alive admin connection per gateway
-_ADMIN_LOCK = threading.Lock()
-
-
-def _exchange(sock_path: Path, method: str, path: str, payload: bytes | None, timeout: float) -> tuple[int, str]:
-    """One HTTP/1.1 exchange on the admin socket, the request in a single write.
-
-    Plain sockets, not an HTTP client library: a switch is this one local call, and on a busy
-    machine every extra syscall that wakes nginx costs a scheduling round (milliseconds).
-    """
-    body = payload or b""
-    request = (
-        f"{method} {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    sock = _ADMIN.pop(sock_path, None)
-    for attempt in (1, 2):
-        fresh = sock is None
-        if sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(str(sock_path))  # blocking: a local socket accepts at once
-        sock.settimeout(timeout)
-        try:
-            sock.sendall(request)
-            resp = http.client.HTTPResponse(sock, method=method)
-            resp.begin()
-            result = resp.status, resp.read().decode(errors="replace")
-            keep = not resp.will_close
-        except (OSError, http.client.HTTPException):
-            sock.close()
-            sock = None
-            if fresh or attempt == 2:
-                raise
-            continue  # the kept connection had been closed while idle: admin calls are idempotent
-        if keep:
-            _ADMIN[sock_path] = sock
-        else:
-            sock.close()
-        return result
-    raise AssertionError("unreachable")
-
-
-def _admin(method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 5.0) -> Any:
-    payload = json.dumps(body).encode() if body is not None else None
-    try:
-        with _ADMIN_LOCK:
-            status, text = _exchange(_admin_socket(), method, path, payload, timeout)
-    except (OSError, http.client.HTTPException) as exc:
-        raise InfraError(
-            f"the gateway's admin socket did not answer {method} {path}: {exc}",
-            hint=f"is the gateway running? `mlctl local status`; see {_prefix() / 'logs' / 'error.log'}",
-        ) from exc
-    if status == 404 and method == "GET":
-        return None
-    if status >= 300:
-        raise InfraError(
-            f"the gateway refused {method} {path}: HTTP {status} {text.strip()[:200]}",
-            hint="this is a bug in mlctl's gateway driver; the route on disk is unchanged in nginx",
-        )
-    return json.loads(text)
-
-
-def _push(service: str, doc: dict[str, Any]) -> None:
-    if doc.get("ports") or doc.get("weights"):
-        _admin("PUT", f"/routes/{service}", _wire(doc))
-    else:
-        _admin("DELETE", f"/routes/{service}")
+            admin("DELETE", f"/routes/{service}")
 
 
 def reload(*, timeout: float = 10.0) -> int:
@@ -556,7 +229,7 @@ def reload(*, timeout: float = 10.0) -> int:
     if processes.read_pid(NAME) is None:
         up(timeout=timeout)
     for service in services():
-        _push(service, _read(service))
+        push(service, read(service))
     return len(services())
 
 
@@ -565,7 +238,7 @@ def inflight(service: str, colour: str | None = None) -> int:
     if processes.read_pid(NAME) is None:
         return 0
     suffix = f"/{colour}" if colour else ""
-    return int(_admin("GET", f"/inflight/{service}{suffix}")["inflight"])
+    return int(admin("GET", f"/inflight/{service}{suffix}")["inflight"])
 
 
 def wait_drained(service: str | None = None, colour: str | None = None, *, timeout: float = 30.0) -> bool:
@@ -584,92 +257,3 @@ def wait_drained(service: str | None = None, colour: str | None = None, *, timeo
             return True
         time.sleep(0.05)
     return False
-
-
-# -- process ---------------------------------------------------------------------------------
-
-
-def status() -> GatewayInfo:
-    return GatewayInfo(url=url(), port=port(), pid=processes.read_pid(NAME), ca_cert=str(_ca_or_empty()))
-
-
-def _ca_or_empty() -> Path | str:
-    with contextlib.suppress(InfraError):
-        return ca.ca_cert_path()
-    return ""
-
-
-def _nginx(*args: str) -> subprocess.CompletedProcess[str]:
-    prefix = _prefix()
-    return subprocess.run(
-        [nginx_binary(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def up(*, timeout: float = 15.0, bench_plain_port: int | None = None) -> GatewayInfo:
-    """Start the gateway if it is not running (idempotent), with every route on disk loaded.
-
-    Creates the local CA and the gateway's server certificate on first use.
-    """
-    current = processes.read_pid(NAME)
-    if current is not None:
-        return GatewayInfo(url=url(), port=port(), pid=current, ca_cert=str(_ca_or_empty()))
-    prefix = _prefix()
-    conf = prefix / "nginx.conf"
-    tmp = conf.with_suffix(".tmp")
-    tmp.write_text(_main_conf(bench_plain_port))
-    os.replace(tmp, conf)
-    _admin_socket().unlink(missing_ok=True)  # left by a gateway that was killed
-    test = _nginx("-t", "-q")
-    if test.returncode != 0:
-        raise InfraError(
-            f"the gateway configuration does not pass `nginx -t`: {test.stderr.strip()[-600:]}",
-            hint="check that nginx and libnginx-mod-http-lua come from the same distribution release",
-        )
-    processes.spawn(NAME, [nginx_binary(), "-p", str(prefix), "-c", str(conf)])
-    _wait_admin(timeout=timeout)
-    for service in services():
-        _push(service, _read(service))
-    _wait_listener(timeout=timeout)
-    return status()
-
-
-def _wait_admin(*, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last: str = ""
-    while time.monotonic() < deadline:
-        if processes.read_pid(NAME) is None:
-            break
-        if _admin_socket().exists():
-            try:
-                _admin("GET", "/inflight/mlctl-probe", timeout=1.0)
-                return
-            except InfraError as exc:
-                last = exc.message
-        time.sleep(0.02)
-    with contextlib.suppress(OSError):
-        last = (_prefix() / "logs" / "error.log").read_text(errors="replace").strip().splitlines()[-1][-300:]
-    raise InfraError(
-        f"the gateway did not start within {timeout:.0f}s: {last}",
-        hint=f"see {_prefix() / 'logs' / 'error.log'} and {processes.log_file(NAME)}",
-    )
-
-
-def _wait_listener(*, timeout: float) -> None:
-    processes.wait_for_port(HOST, port(), timeout=timeout, name=NAME)
-
-
-def down() -> bool:
-    """Stop the gateway (graceful: SIGQUIT lets the worker finish the requests it holds)."""
-    pid = processes.read_pid(NAME)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGQUIT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and processes.is_alive(pid):
-            time.sleep(0.05)
-    stopped_late = processes.stop(NAME)  # SIGTERM/SIGKILL if it did not quit; clears the pid file
-    return pid is not None or stopped_late
