@@ -346,9 +346,9 @@ def test_driver_for_environment_from_variables(prod, kubeconfig, namespace, monk
 
 
 def test_release_engine_picks_this_driver_for_a_cluster_environment(kubeconfig, namespace, monkeypatch):
-    engine = pytest.importorskip("control_plane.release.engine")
+    release = pytest.importorskip("control_plane.release")
     monkeypatch.setenv("MLCTL_KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("MLCTL_KSERVE_NAMESPACE", namespace)
-    driver = engine.driver_for("uae-prod-aws")
+    driver = release.driver_for("uae-prod-aws")  # drivers.select.for_environment on the resolved env
     assert isinstance(driver, KubernetesDriver) and driver.namespace == namespace
     assert driver.traffic("fraud") == {}
