@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from control_plane.release import analysis, reaper, repository, shadow, smoke, window
+from control_plane.release import analysis, repository, shadow, smoke, window
 from control_plane.release.states import StepFailed
 from control_plane.store import session_scope
 
@@ -110,6 +110,10 @@ def done(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[st
     if cfg.scale_down_delay <= 0:
         eng.driver.delete(row.service, old)
         return {"scaled_down": old}
+    # Lazy on purpose: the reaper runs as ``python -m control_plane.release.reaper``, and importing it
+    # with the package would load it twice there (runpy's "found in sys.modules" warning).
+    from control_plane.release import reaper
+
     reaper.schedule(row.service, old, deployed.release_id, cfg.scale_down_delay, row.environment)
     return {"scale_down": {"colour": old, "after_seconds": cfg.scale_down_delay}}
 
