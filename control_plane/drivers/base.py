@@ -37,6 +37,11 @@ Contract (every method is idempotent, so a release that crashed can call it agai
     Where the analysis reads request counts, errors and latency for one colour.
 ``deployed(service) -> dict[str, Deployment]``
     What each existing colour runs (the labels/records written by ``apply``).
+``remove_route(service)``
+    Take the service's client-facing route down: from now on its clients are refused rather
+    than served by any colour, and ``traffic(service)`` is ``{}``. The engine calls it when a
+    first release fails after taking traffic (there is no previous colour to go back to), before
+    it deletes the candidate. A no-op when there is no route.
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ class Driver(Protocol):
     def metrics_source(self, service: str, colour: str) -> MetricsSource: ...
 
     def deployed(self, service: str) -> dict[str, Deployment]: ...
+
+    def remove_route(self, service: str) -> None: ...
 
 
 def check_weights(weights: dict[str, int]) -> dict[str, int]:

@@ -220,6 +220,10 @@ class LocalDriver:
                 out[colour] = Deployment.from_dict(rec["deployment"])
         return out
 
+    def remove_route(self, service: str) -> None:
+        """Take the service off the gateway (its clients get 404); the colours keep running."""
+        gateway.remove_route(service)
+
     # -- local extras ------------------------------------------------------------------------
     def server_address(self, service: str, colour: str) -> str:
         """``127.0.0.1:PORT`` of the colour's model server: what the gateway reports in

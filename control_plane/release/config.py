@@ -7,11 +7,38 @@ from typing import Any, Literal
 
 from control_plane.errors import MlctlError
 from control_plane.release.analysis import Thresholds
-from control_plane.release.shadow import ShadowThresholds
 
 Strategy = Literal["blue-green", "canary", "shadow", "rollback"]
+OutputKind = Literal["auto", "classifier", "regression"]
 STRATEGIES: tuple[str, ...] = ("blue-green", "canary", "shadow")
 THEN: tuple[str, ...] = ("blue-green",)  # what a passed shadow release may continue with
+
+
+@dataclass(frozen=True)
+class ShadowThresholds:
+    """How a shadow release judges the candidate's answers against production's (``release.shadow``)."""
+
+    min_agreement: float = 0.95  # fraction of compared rows that must agree
+    max_relative_difference: float = 0.01  # regression: |candidate - production| / |production|
+    output: OutputKind = "auto"  # auto: several output columns = classifier, one = regression
+    max_latency_ratio: float = 2.0  # candidate p95 over production p95 on the same requests
+    latency_floor_seconds: float = 0.005  # p95 differences below this never fail
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_agreement <= 1:
+            raise MlctlError(
+                f"min-agreement {self.min_agreement} must be between 0 and 1",
+                hint="e.g. --min-agreement 0.95",
+            )
+        if self.max_relative_difference < 0 or self.max_latency_ratio <= 0:
+            raise MlctlError(
+                "max-relative-difference must be ≥ 0 and max-latency-ratio > 0",
+                hint="e.g. --max-relative-difference 0.01",
+            )
+        if self.output not in ("auto", "classifier", "regression"):
+            raise MlctlError(
+                f"unknown output kind {self.output!r}", hint="use auto, classifier or regression"
+            )
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from control_plane.errors import UsageError
 from control_plane.query import since_cutoff
-from control_plane.release import engine
+from control_plane.release import states
 from control_plane.release.models import ReleaseRow
 from control_plane.store import session_scope
 
 STATES = (
-    engine.PENDING, engine.VERIFIED, engine.APPROVED, engine.GREEN_APPLIED, engine.GREEN_READY,
-    engine.SMOKE_PASSED, engine.PRE_ANALYSIS_PASSED, engine.CANARY_STEP, engine.SWITCHED,
-    engine.POST_ANALYSIS_PASSED, engine.DONE, engine.ROLLING_BACK, engine.ROLLED_BACK, engine.REFUSED,
+    states.PENDING, states.VERIFIED, states.APPROVED, states.GREEN_APPLIED, states.GREEN_READY,
+    states.SMOKE_PASSED, states.PRE_ANALYSIS_PASSED, states.CANARY_STEP, states.SWITCHED,
+    states.POST_ANALYSIS_PASSED, states.DONE, states.ROLLING_BACK, states.ROLLED_BACK, states.REFUSED,
 )
 # Shorthands an operator types: "active" is anything not terminal, "paused" waits for a person.
 STATE_GROUPS = {"active": "not DONE, ROLLED_BACK or REFUSED", "paused": "waiting for promote or abort"}
@@ -76,7 +76,7 @@ def list_releases(
 
 def _matches(row: ReleaseRow, wanted: str) -> bool:
     if wanted == "ACTIVE":
-        return row.state not in engine.TERMINAL
+        return row.state not in states.TERMINAL
     if wanted == "PAUSED":
-        return bool(row.paused) and row.state not in engine.TERMINAL
+        return bool(row.paused) and row.state not in states.TERMINAL
     return row.state == wanted

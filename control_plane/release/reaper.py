@@ -12,7 +12,10 @@ import argparse
 import sys
 import time
 
+from control_plane import audit
+from control_plane.drivers.select import for_environment
 from control_plane.local import processes
+from control_plane.release import gates, repository
 
 
 def _name(service: str, colour: str) -> str:
@@ -47,13 +50,10 @@ def cancel(service: str, colour: str) -> None:
 
 def reap(service: str, colour: str, release_id: str, env_name: str) -> bool:
     """Delete the colour if it is still the one to remove; True if it did."""
-    from control_plane import audit
-    from control_plane.release import engine
-
-    active = engine.active_release(service)
+    active = repository.active_release(service)
     if active is not None and active.colour == colour:
         return False
-    driver = engine.driver_for(env_name)
+    driver = for_environment(gates.environment(env_name))
     deployed = driver.deployed(service).get(colour)
     if deployed is None or deployed.release_id != release_id or driver.traffic(service).get(colour, 0) > 0:
         return False

@@ -30,19 +30,26 @@ re-enters ``SHADOW`` and measures the same window.
 Where the driver cannot return per-request records (a cluster, whose gateway mirrors but whose
 answers we do not collect yet), error rate and latency come from each colour's metrics and
 agreement is reported as not measured: inconclusive, so a person decides.
+
+One module on purpose: the driver capabilities a shadow needs (``Mirroring``, ``RequestRecords``),
+the comparison that judges it and the step that runs it are one concept, read together when a
+shadow verdict is questioned; the thresholds live with the rest of the config
+(``config.ShadowThresholds``, re-exported here) and the window mechanics in ``release.window``.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from control_plane.errors import Conflict, MlctlError
-from control_plane.release import analysis
+from control_plane.release import analysis, record, repository, window
+from control_plane.release.config import OutputKind, ShadowThresholds
+from control_plane.release.states import StepFailed
+from control_plane.store import session_scope
 
 if TYPE_CHECKING:
     from control_plane.drivers.base import Driver
@@ -50,33 +57,22 @@ if TYPE_CHECKING:
     from control_plane.release.engine import Engine
     from control_plane.release.models import ReleaseRow
 
+__all__ = [
+    "WINDOW",
+    "Mirroring",
+    "OutputKind",
+    "RequestRecords",
+    "ShadowThresholds",
+    "check_startable",
+    "compare",
+    "compare_metrics",
+    "finish",
+    "run",
+    "stop_mirror",
+    "summary",
+]
+
 WINDOW = "shadow"
-OutputKind = Literal["auto", "classifier", "regression"]
-
-
-@dataclass(frozen=True)
-class ShadowThresholds:
-    min_agreement: float = 0.95  # fraction of compared rows that must agree
-    max_relative_difference: float = 0.01  # regression: |candidate - production| / |production|
-    output: OutputKind = "auto"  # auto: several output columns = classifier, one = regression
-    max_latency_ratio: float = 2.0  # candidate p95 over production p95 on the same requests
-    latency_floor_seconds: float = 0.005  # p95 differences below this never fail
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_agreement <= 1:
-            raise MlctlError(
-                f"min-agreement {self.min_agreement} must be between 0 and 1",
-                hint="e.g. --min-agreement 0.95",
-            )
-        if self.max_relative_difference < 0 or self.max_latency_ratio <= 0:
-            raise MlctlError(
-                "max-relative-difference must be ≥ 0 and max-latency-ratio > 0",
-                hint="e.g. --max-relative-difference 0.01",
-            )
-        if self.output not in ("auto", "classifier", "regression"):
-            raise MlctlError(
-                f"unknown output kind {self.output!r}", hint="use auto, classifier or regression"
-            )
 
 
 @runtime_checkable
@@ -302,35 +298,24 @@ def summary(entry: dict[str, Any]) -> str:
 
 
 # -- the SHADOW step -------------------------------------------------------------------------------
-def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig) -> dict[str, Any]:
+def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig, step: int = 0) -> dict[str, Any]:
     """Mirror, wait out the window, compare, record; idempotent (``resume`` measures the same window)."""
-    from control_plane.release.engine import Paused, StepFailed, _load
-    from control_plane.store import session_scope
-
     driver = eng.driver
     production = row.previous_colour
     if production is None:
         raise StepFailed(WINDOW, ["no production colour to compare with"])
     if not isinstance(driver, Mirroring) or driver.mirror_support():
         raise StepFailed(WINDOW, ["this runtime cannot mirror requests"])
-    with session_scope() as s:
-        cur = _load(s, row.id)
-        base = json.loads(cur.baseline) if cur.baseline else None
-        if base is None or base.get("name") != WINDOW:
-            base = {"name": WINDOW, "t": time.time()}
-            if not isinstance(driver, RequestRecords):
-                base["metrics"] = {
-                    c: analysis.begin(driver.metrics_source(row.service, c)) for c in (production, row.colour)
-                }
-            cur.baseline = json.dumps(base)
+
+    def start() -> dict[str, Any]:
+        if isinstance(driver, RequestRecords):
+            return {}
+        return {"metrics": {c: analysis.begin(driver.metrics_source(row.service, c)) for c in (production, row.colour)}}
+
+    base = window.open_window(row.id, WINDOW, start)
     # The window starts before the mirror is on: nothing the candidate answers is missed.
     driver.set_mirror(row.service, row.colour, cfg.mirror_percent)
-    end = float(base["t"]) + cfg.shadow_window
-    while time.time() < end:
-        if eng._requested(row.id) in ("abort", "promote"):
-            break
-        eng.hooks.window_tick(row.id, WINDOW, end - time.time())
-        time.sleep(min(eng.poll, max(0.0, end - time.time())))
+    window.wait(eng, row.id, WINDOW, float(base["t"]) + cfg.shadow_window)
 
     if isinstance(driver, RequestRecords):
         entry = compare(
@@ -350,12 +335,12 @@ def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig) -> dict[str, Any]:
     entry["mirror_percent"] = cfg.mirror_percent
     entry["window_seconds"] = cfg.shadow_window
     entry["window_start"] = float(base["t"])
-    promote = eng._requested(row.id) == "promote"
+    promote = repository.requested(row.id) == "promote"
     line = summary(entry)
     with session_scope() as s:
-        cur = _load(s, row.id)
-        cur.analysis = json.dumps([*json.loads(cur.analysis), entry])
-        eng._audit(
+        cur = repository.load(s, row.id)
+        repository.add_analysis(cur, entry)
+        record.audit(
             s,
             "release.shadow",
             cur.service,
@@ -367,29 +352,13 @@ def run(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig) -> dict[str, Any]:
     if entry["verdict"] == "fail":
         raise StepFailed(WINDOW, [line, *entry["reasons"]])
     if entry["verdict"] == "inconclusive" and not promote:
-        with session_scope() as s:
-            cur = _load(s, row.id)
-            cur.paused = f"shadow inconclusive: {'; '.join(entry['reasons'])}"
-            eng._audit(
-                s,
-                "release.paused",
-                cur.service,
-                row.id,
-                reasons=entry["reasons"],
-                details={"analysis": WINDOW},
-            )
-        eng._event("release.paused", row.service, {"release": row.id, "analysis": entry})
-        raise Paused()
+        window.pause(row, WINDOW, entry["reasons"], entry)
     driver.clear_mirror(row.service)
-    with session_scope() as s:
-        cur = _load(s, row.id)
-        cur.baseline, cur.paused = None, None
-        if cur.requested == "promote":
-            cur.requested = None
+    window.close(row.id)
     return {"analysis": entry, "summary": line}
 
 
-def finish(eng: Engine, row: ReleaseRow) -> dict[str, Any]:
+def finish(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig | None = None, step: int = 0) -> dict[str, Any]:
     """``SHADOW_DONE``: the shadow passed and no cutover was asked for; remove the candidate."""
     out: dict[str, Any] = {}
     if stop_mirror(eng.driver, row.service):

@@ -249,6 +249,31 @@ def test_knative_drop_a_failed_candidate(knative, kserve_controller, k8s_api, na
         knative.delete("fraud", "blue")
 
 
+def test_remove_route_takes_a_first_release_off_the_air(standard, knative, kserve_controller, k8s_api, namespace):
+    # What the engine does when a first release fails after taking traffic: route down, then the candidate.
+    standard.remove_route("fraud")  # nothing to remove: a no-op
+    standard.apply("fraud", "blue", V1)
+    kserve_controller.mark_ready("fraud-blue")
+    standard.set_traffic("fraud", {"blue": 100})
+    with pytest.raises(Conflict, match="still receives traffic"):
+        standard.delete("fraud", "blue")
+    standard.remove_route("fraud")
+    assert k8s_api.object(ROUTE, namespace, "fraud") is None
+    assert standard.traffic("fraud") == {}
+    assert set(standard.deployed("fraud")) == {"blue"}  # the colour is removed by delete, not here
+    standard.delete("fraud", "blue")
+    assert k8s_api.object(ISVC, namespace, "fraud-blue") is None and standard.deployed("fraud") == {}
+
+    # Knative: the InferenceService's own route is the only one, so it goes with its revisions.
+    knative.apply("fraud", "blue", V1)
+    kserve_controller.mark_ready("fraud")
+    assert knative.traffic("fraud") == {"blue": 100}
+    knative.remove_route("fraud")
+    assert k8s_api.object(ISVC, namespace, "fraud") is None
+    assert knative.traffic("fraud") == {} and knative.deployed("fraud") == {}
+    knative.remove_route("fraud")  # idempotent
+
+
 def test_api_errors_become_mlctl_errors_with_fixes(standard, k8s_api, prod, kubeconfig, namespace):
     k8s_api.fail_next(
         403, "Forbidden", 'inferenceservices.serving.kserve.io is forbidden: User "dev"', method="GET"
@@ -346,9 +371,9 @@ def test_driver_for_environment_from_variables(prod, kubeconfig, namespace, monk
 
 
 def test_release_engine_picks_this_driver_for_a_cluster_environment(kubeconfig, namespace, monkeypatch):
-    engine = pytest.importorskip("control_plane.release.engine")
+    release = pytest.importorskip("control_plane.release")
     monkeypatch.setenv("MLCTL_KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("MLCTL_KSERVE_NAMESPACE", namespace)
-    driver = engine.driver_for("uae-prod-aws")
+    driver = release.driver_for("uae-prod-aws")  # drivers.select.for_environment on the resolved env
     assert isinstance(driver, KubernetesDriver) and driver.namespace == namespace
     assert driver.traffic("fraud") == {}

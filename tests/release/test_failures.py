@@ -86,3 +86,41 @@ def test_post_promotion_failure_switches_back(world):
     assert view["live"]["version"] == "1"
     bad = [(s.status, s.served_by) for s in stats.samples if s.status != 200]
     assert stats.failed == 0, (bad[:5], stats.errors[:5])
+
+
+def test_a_failed_first_release_takes_its_route_down(world):
+    """No previous colour to go back to: the engine asks the driver to take the route down
+    (``Driver.remove_route``, whatever the driver), then removes the candidate."""
+    from control_plane.release import engine
+    from control_plane.release.analysis import Thresholds
+    from control_plane.release.config import ReleaseConfig
+
+    streams: list[LoadStream] = []
+
+    def on_transition(_rid: str, state: str, phase: str) -> None:
+        if (state, phase) == ("SWITCHED", "done"):  # real traffic for the post-promotion window
+            load = LoadStream(gateway.url(), "digits", world.samples["v1"].sample_request(), rate=40, threads=2,
+                              max_seconds=60)
+            streams.append(load.start())
+
+    driver = LocalDriver()
+    eng = engine.Engine(driver, hooks=engine.Hooks(on_transition=on_transition))
+    cfg = ReleaseConfig(
+        analysis_window=2,
+        pre_analysis_requests=0,
+        scale_down_delay=60,
+        thresholds=Thresholds(min_requests=10, max_p95_seconds=0.000001),
+    )
+    try:
+        rid = eng.start(model_name="digits", version="1", env_name="uae-local", config=cfg)
+        row = eng.run(rid)
+    finally:
+        for s in streams:
+            s.stop()
+    assert streams, "the release never switched"
+    assert row.state == "ROLLED_BACK"
+    done = [t for t in engine.transitions(rid) if t.phase == "done"]
+    assert [t.to_state for t in done][-2:] == ["ROLLING_BACK", "ROLLED_BACK"]
+    assert gateway.routes("digits") == {}  # its clients get 404, not a failed model
+    assert driver.deployed("digits") == {}
+    assert engine.live("digits") is None and engine.active_release("digits") is None
