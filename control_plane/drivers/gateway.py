@@ -59,6 +59,7 @@ from typing import Any
 from control_plane.drivers.base import COLOURS
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local import ca, processes
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home, state_dir
 
 NAME = "gateway"
@@ -134,9 +135,9 @@ def lua_modules() -> list[Path]:
 
 def port() -> int:
     """The gateway's port: MLCTL_GATEWAY_PORT, else the one chosen at first start (kept)."""
-    env = os.environ.get("MLCTL_GATEWAY_PORT")
-    if env:
-        return int(env)
+    configured = settings().gateway_port
+    if configured:
+        return configured
     pf = _prefix() / "port"
     with contextlib.suppress(FileNotFoundError, ValueError):
         return int(pf.read_text().strip())

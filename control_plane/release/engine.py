@@ -42,6 +42,7 @@ from control_plane.errors import Conflict, MlctlError, NotFound
 from control_plane.release import analysis, gates, shadow, smoke
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import LiveServiceRow, ReleaseRow, ServiceLockRow, TransitionRow
+from control_plane.settings import current as settings
 from control_plane.settings import state_dir
 from control_plane.store import session_scope
 
@@ -762,12 +763,9 @@ def _crash_drill_hold(target: str) -> None:
     """``MLCTL_RELEASE_HOLD_AT=STATE[,STATE...]:SECONDS`` holds right after the intent of STATE is
     recorded (before its action); ``STATE+`` holds after the action, before its result is
     committed. Crash drills (and the test suite) use it to kill mlctl at a known point. Off unless set."""
-    raw = os.environ.get("MLCTL_RELEASE_HOLD_AT")
-    if not raw:
-        return
-    states, _, seconds = raw.partition(":")
-    if target in {s.strip().upper() for s in states.split(",")}:
-        time.sleep(float(seconds or 30))
+    hold = settings().release_hold_at
+    if hold is not None and target in hold.states:
+        time.sleep(hold.seconds)
 
 
 def _thresholds_for_synthetic(cfg: ReleaseConfig) -> analysis.Thresholds:

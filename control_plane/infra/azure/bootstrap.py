@@ -20,7 +20,6 @@ the SDKs elsewhere (tests use a local HTTPS server answering like ARM).
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 
 from blueprints.schema import AzureSettings, Environment
 from control_plane.errors import InfraError
+from control_plane.settings import current as settings
 
 ARM_ENDPOINT = "https://management.azure.com"
 
@@ -256,7 +256,7 @@ def _preflight(env: Environment, az: AzureSettings, c: _Clients) -> list[Preflig
 
 
 def _base_url(base_url: str | None) -> str:
-    return base_url or os.environ.get("MLCTL_AZURE_ARM_ENDPOINT") or ARM_ENDPOINT
+    return base_url or settings().azure_arm_endpoint or ARM_ENDPOINT
 
 
 def _assignment_name(scope: str, role: str, principal: str) -> str:
