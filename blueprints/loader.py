@@ -142,7 +142,12 @@ def load_blueprint(path: str | Path) -> Blueprint:
 
 def load_environment(path: str | Path, name: str | None = None) -> Environment:
     """The one environment a command acts on (``name`` picks one from a multi-cloud file)."""
-    bp = load_blueprint(path)
+    return pick_environment(load_blueprint(path), path, name)
+
+
+def pick_environment(bp: Blueprint, path: str | Path, name: str | None = None) -> Environment:
+    """``name``'s environment in ``bp`` (read from ``path``), or its only one; BlueprintError naming
+    the choices otherwise. Shared by ``load_environment`` and the control plane's cached loader."""
     if name is None and len(bp.environments) > 1:
         names = ", ".join(e.name for e in bp.environments)
         raise BlueprintError(

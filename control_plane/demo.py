@@ -90,12 +90,15 @@ def _transition_printer(marks: dict[str, float]) -> Any:
 
 
 def run() -> int:
-    created_home = "MLCTL_HOME" not in os.environ
-    home = Path(os.environ.get("MLCTL_HOME") or tempfile.mkdtemp(prefix="mlctl-demo-"))
+    from control_plane.settings import current as settings
+
+    created_home = settings().home is None
+    home = settings().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
     os.environ["MLCTL_HOME"] = str(home)
     from control_plane.local import processes
 
-    os.environ.setdefault("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{processes.free_port()}")
+    if settings().emulator_endpoint is None:
+        os.environ["MLCTL_EMULATOR_ENDPOINT"] = f"http://127.0.0.1:{processes.free_port()}"
     from blueprints import load_environment
     from control_plane import approvals, audit
     from control_plane.access import authorize

@@ -17,6 +17,7 @@ from pathlib import Path
 from control_plane.local.processes import free_port
 from control_plane.output import console
 from control_plane.settings import DEFAULT_BLUEPRINT
+from control_plane.settings import current as settings
 
 
 def _mlctl(*args: str, env: dict[str, str]) -> float:
@@ -31,14 +32,19 @@ def _mlctl(*args: str, env: dict[str, str]) -> float:
 
 def main() -> int:
     blueprint = str(DEFAULT_BLUEPRINT)
+    # The mlctl child processes get their settings through their environment (a copy of ours):
+    # a temporary home, a free emulator port and the platform admin, unless ours say otherwise.
+    ours = settings()
     env = dict(os.environ)
     tmp = None
-    if "MLCTL_HOME" not in env:
+    home = ours.home
+    if home is None:
         tmp = tempfile.TemporaryDirectory(prefix="mlctl-demo-infra-")
-        env["MLCTL_HOME"] = tmp.name
-    env.setdefault("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{free_port()}")
-    env.setdefault("MLCTL_ACTOR", "pat")
-    roles = Path(env["MLCTL_HOME"]) / "roles.yaml"
+        home = Path(tmp.name)
+    env["MLCTL_HOME"] = str(home)
+    env["MLCTL_EMULATOR_ENDPOINT"] = ours.emulator_endpoint or f"http://127.0.0.1:{free_port()}"
+    env["MLCTL_ACTOR"] = ours.actor or "pat"
+    roles = home / "roles.yaml"
     if not roles.exists():
         roles.parent.mkdir(parents=True, exist_ok=True)
         roles.write_text("actors:\n  pat: [platform-admin]\n")

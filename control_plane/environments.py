@@ -1,16 +1,70 @@
-"""Which blueprint environment a command acts on: ``--env NAME`` is ``blueprints/NAME.yaml`` (or
-a path to a blueprint file, or NAME of one environment inside a multi-cloud blueprint in
-``blueprints/``). The environment's declared ``tier`` decides approvals and identity rules."""
+"""Which blueprint environment a command acts on, and the one loader that reads blueprints for the
+control plane.
+
+``--env NAME`` is ``blueprints/NAME.yaml`` (or a path to a blueprint file, or NAME of one
+environment inside a multi-cloud blueprint in ``blueprints/``). The environment's declared ``tier``
+decides approvals and identity rules. ``default_environment()`` is the one named by ``--blueprint`` /
+``MLCTL_BLUEPRINT`` (``Settings.default_blueprint``), else ``blueprints/uae-local.yaml``.
+
+Blueprints are parsed and validated once per process: a release asks for its environment from the
+gates, the driver, the approvals and the audit signer, and each used to parse the YAML again. The
+cache is keyed on the file's resolved path and the SHA-256 of its bytes, so an edited file is read
+again (an mtime alone can miss an edit made within the filesystem's timestamp granularity, and
+reading a few kilobytes costs microseconds; parsing and validating them costs milliseconds). The
+models are frozen, so every caller may share one instance.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 
-from blueprints.schema import Environment
+from blueprints import loader
+from blueprints.schema import Blueprint, Environment
 from control_plane.errors import NotFound
 from control_plane.settings import BLUEPRINTS_DIR
+from control_plane.settings import current as settings
 
-__all__ = ["known_environments", "resolve"]
+__all__ = ["blueprint", "cache_clear", "default_environment", "known_environments", "load", "resolve"]
+
+_cache: dict[Path, tuple[str, Blueprint]] = {}
+_lock = threading.Lock()
+
+
+def blueprint(path: str | Path) -> Blueprint:
+    """``blueprints.load_blueprint(path)``, cached per process on (resolved path, content digest).
+    Errors are the loader's own (file, field and fix); a file that fails to load is not cached."""
+    given = Path(path)
+    try:
+        resolved = given.resolve()
+        digest = hashlib.sha256(resolved.read_bytes()).hexdigest()
+    except OSError:
+        return loader.load_blueprint(given)  # the loader names the file and the fix
+    with _lock:
+        hit = _cache.get(resolved)
+    if hit is not None and hit[0] == digest:
+        return hit[1]
+    bp = loader.load_blueprint(given)
+    with _lock:
+        _cache[resolved] = (digest, bp)
+    return bp
+
+
+def cache_clear() -> None:
+    """Forget every parsed blueprint (tests that count loads start from here)."""
+    with _lock:
+        _cache.clear()
+
+
+def load(path: str | Path, name: str | None = None) -> Environment:
+    """``blueprints.load_environment(path, name)`` through the cache (same errors)."""
+    return loader.pick_environment(blueprint(path), path, name)
+
+
+def default_environment() -> Environment:
+    """The environment named by ``--blueprint`` / ``MLCTL_BLUEPRINT``, else ``blueprints/uae-local.yaml``."""
+    return load(settings().default_blueprint)
 
 
 def known_environments() -> list[str]:
@@ -19,16 +73,14 @@ def known_environments() -> list[str]:
 
 def resolve(env_name: str) -> Environment:
     """The environment ``env_name`` names; NotFound (naming the choices) when there is none."""
-    from blueprints import load_blueprint, load_environment
-
     path = Path(env_name)
     if not path.suffix:
         path = BLUEPRINTS_DIR / f"{env_name}.yaml"
     if path.exists():
-        return load_environment(path)
+        return load(path)
     if not Path(env_name).suffix:
         for candidate in sorted(BLUEPRINTS_DIR.glob("*.yaml")):
-            bp = load_blueprint(candidate)
+            bp = blueprint(candidate)
             for env in bp.environments:
                 if env.name == env_name and len(bp.environments) > 1:
                     return env

@@ -52,8 +52,12 @@ err_console = _console(sys.stderr)
 
 
 def disable_color() -> None:
-    """``--no-color``: plain text on both consoles from now on."""
-    os.environ["NO_COLOR"] = "1"
+    """``--no-color``: plain text on both consoles from now on.
+
+    It changes these two consoles only and never sets ``NO_COLOR`` in ``os.environ``: that would
+    outlive the command (an in-process caller, a test) and reach every child process, and none
+    needs it: the children mlctl starts write to log files or pipes, and terraform gets
+    ``-no-color`` on its command line. ``NO_COLOR`` set by the user is still honoured (``_console``)."""
     for c in (console, err_console):
         c.no_color = True
         c._color_system = None  # rich has no public setter; None means "write no ANSI codes"

@@ -11,7 +11,6 @@ Unknown roles are refused at load time (a typo must not silently grant nothing o
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 
 from control_plane.errors import MlctlError, PolicyViolation, UsageError
 from control_plane.settings import PROJECT_ROOT, mlctl_home
+from control_plane.settings import current as settings
 
 ROLES = (
     "data-scientist",
@@ -32,8 +32,7 @@ EXAMPLE = PROJECT_ROOT / "policies" / "roles.example.yaml"
 
 
 def roles_file() -> Path:
-    raw = os.environ.get("MLCTL_ROLES_FILE")
-    return Path(raw).expanduser() if raw else mlctl_home() / "roles.yaml"
+    return settings().roles_file or mlctl_home() / "roles.yaml"
 
 
 def create_hint(path: Path | None = None) -> str:

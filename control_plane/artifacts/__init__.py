@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from control_plane.artifacts.base import ArtifactStore, sha256_file
 from control_plane.artifacts.local import LocalArtifactStore
 from control_plane.artifacts.s3 import S3ArtifactStore
 from control_plane.errors import MlctlError
+from control_plane.settings import current as settings
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -28,14 +28,13 @@ __all__ = [
 
 
 def _environment() -> Environment:
-    from blueprints.loader import load_environment
-    from control_plane.settings import DEFAULT_BLUEPRINT
+    from control_plane.environments import default_environment
 
-    return load_environment(os.environ.get("MLCTL_BLUEPRINT") or DEFAULT_BLUEPRINT)
+    return default_environment()
 
 
 def get_store(kind: str | None = None, env: Environment | None = None) -> ArtifactStore:
-    kind = kind or os.environ.get("MLCTL_ARTIFACT_STORE") or "local"
+    kind = kind or settings().artifact_store
     if kind == "local":
         return LocalArtifactStore()
     if kind == "s3":

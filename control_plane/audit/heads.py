@@ -75,10 +75,10 @@ def log_id() -> str:
 
 
 def audit_environment() -> Any:
-    from blueprints.loader import load_environment
+    from control_plane.environments import load
     from control_plane.settings import audit_blueprint
 
-    return load_environment(audit_blueprint())
+    return load(audit_blueprint())
 
 
 def signer() -> Any:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from control_plane.errors import MlctlError
+from control_plane.settings import current as settings
 from control_plane.settings import state_dir
 
 SEAL_KEY_FILE = "audit-seal.key"
@@ -49,7 +50,7 @@ def _load(path: Path) -> bytes:
 
 def key() -> bytes:
     # Cached per $MLCTL_HOME: resolving the path creates directories, too slow for every append.
-    return _key_for(os.environ.get("MLCTL_HOME", ""))
+    return _key_for(str(settings().home or ""))
 
 
 @lru_cache(maxsize=8)

@@ -8,7 +8,6 @@ readable only by you; they are never printed.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +15,7 @@ import typer
 
 from control_plane.errors import PolicyViolation
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
+from control_plane.settings import current as settings
 
 if TYPE_CHECKING:
     from control_plane.identity.config import IdentityConfig
@@ -49,8 +49,7 @@ def login(
     cfg = _config()
     iss = flows.pick_issuer(cfg, issuer)
     if client_credentials:
-        client_id = os.environ.get("MLCTL_CLIENT_ID")
-        secret = os.environ.get("MLCTL_CLIENT_SECRET")
+        client_id, secret = settings().client_id, settings().client_secret
         if not client_id or not secret:
             raise PolicyViolation("--client-credentials needs MLCTL_CLIENT_ID and MLCTL_CLIENT_SECRET",
                                   hint="set both in the workload's environment (never on the command line)")

@@ -28,10 +28,9 @@ def _use_blueprint(blueprint: Path | None) -> None:
 
 
 def _env() -> Any:
-    from blueprints.loader import load_environment
-    from control_plane.settings import DEFAULT_BLUEPRINT
+    from control_plane.environments import default_environment
 
-    return load_environment(os.environ.get("MLCTL_BLUEPRINT") or DEFAULT_BLUEPRINT)
+    return default_environment()
 
 
 @app.command()

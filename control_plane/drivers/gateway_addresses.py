@@ -4,7 +4,6 @@ its admin socket, and the service and colour names a route may carry."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from control_plane.drivers.base import COLOURS
 from control_plane.errors import InfraError
 from control_plane.local import processes
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home, state_dir
 
 NAME = "gateway"
@@ -50,9 +50,9 @@ def gateway_dir() -> Path:
 
 def port() -> int:
     """The gateway's port: MLCTL_GATEWAY_PORT, else the one chosen at first start (kept)."""
-    env = os.environ.get("MLCTL_GATEWAY_PORT")
-    if env:
-        return int(env)
+    configured = settings().gateway_port
+    if configured:
+        return configured
     pf = gateway_dir() / "port"
     with contextlib.suppress(FileNotFoundError, ValueError):
         return int(pf.read_text().strip())

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from control_plane.errors import MlctlError
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 KINDS = ("webhook", "cloudevents")
@@ -80,8 +81,7 @@ class Sink:
 
 
 def config_path() -> Path:
-    raw = os.environ.get("MLCTL_EVENTS_FILE")
-    return Path(raw).expanduser() if raw else mlctl_home() / "events.yaml"
+    return settings().events_file or mlctl_home() / "events.yaml"
 
 
 def _field_error(path: Path, where: str, problem: str, fix: str) -> MlctlError:

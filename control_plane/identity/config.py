@@ -24,7 +24,6 @@ Unknown keys and unknown roles are refused at load (a typo must not grant or dro
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import yaml
 
 from control_plane.errors import PolicyViolation
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 # Asymmetric signatures only: `none` and the HS* family (a shared secret, or the classic attack of
@@ -77,8 +77,7 @@ class IdentityConfig:
 
 
 def identity_file() -> Path:
-    raw = os.environ.get("MLCTL_IDENTITY_FILE")
-    return Path(raw).expanduser() if raw else mlctl_home() / "identity.yaml"
+    return settings().identity_file or mlctl_home() / "identity.yaml"
 
 
 def _fail(path: Path, what: str) -> PolicyViolation:

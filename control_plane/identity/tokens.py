@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.errors import PolicyViolation
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 REFRESH_MARGIN_SECONDS = 30
@@ -37,8 +38,7 @@ class CachedTokens:
 
 
 def cache_file() -> Path:
-    raw = os.environ.get("MLCTL_TOKEN_CACHE")
-    return Path(raw).expanduser() if raw else mlctl_home() / "tokens.json"
+    return settings().token_cache or mlctl_home() / "tokens.json"
 
 
 def load() -> CachedTokens | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local.emulator import DUMMY_CREDENTIALS
+from control_plane.settings import current as settings
 from control_plane.settings import state_dir
 
 MIRROR_ENV = "MLCTL_TF_PROVIDER_MIRROR"
@@ -39,7 +40,7 @@ def terraform_binary() -> str:
 
 def cli_config() -> Path:
     """Write the terraform CLI configuration under $MLCTL_HOME and return its path."""
-    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    mirror = settings().tf_provider_mirror or ""
     lines = ["# written by mlctl; do not edit (regenerated on every run)"]
     if mirror:
         if not Path(mirror, "registry.terraform.io").is_dir():

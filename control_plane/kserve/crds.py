@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +20,7 @@ from jsonschema import Draft7Validator
 
 from control_plane.errors import MlctlError, ToolMissing
 from control_plane.settings import PROJECT_ROOT
+from control_plane.settings import current as settings
 
 ENV_VAR: Final = "KSERVE_CRDS_DIR"
 # apiVersion group -> CRD file, as the KServe project ships them
@@ -40,8 +40,7 @@ class CrdsMissing(ToolMissing):
 
 
 def crds_dir() -> Path:
-    raw = os.environ.get(ENV_VAR)
-    return Path(raw).expanduser() if raw else PROJECT_ROOT.parent / "shared" / "crds"
+    return settings().kserve_crds_dir or PROJECT_ROOT.parent / "shared" / "crds"
 
 
 def _crd_path(group: str, kind: str) -> Path:

@@ -22,7 +22,6 @@ cluster, not local state.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,6 +29,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from blueprints.schema import Environment
+from control_plane import settings
 from control_plane.drivers.base import (
     COLOURS,
     Deployment,
@@ -186,29 +186,21 @@ class KubernetesDriver:
         return self.serving.mirror(service)
 
 
-# Settings for a cluster environment until the blueprint describes serving (namespace, mode, ...):
-ENV_KUBECONFIG: Final = "MLCTL_KUBECONFIG"  # else $KUBECONFIG / ~/.kube/config / in-cluster
-ENV_CONTEXT: Final = "MLCTL_KUBE_CONTEXT"
-ENV_NAMESPACE: Final = "MLCTL_KSERVE_NAMESPACE"
-ENV_MODE: Final = "MLCTL_KSERVE_MODE"  # Standard (default) or Knative
-ENV_HOSTNAME: Final = "MLCTL_SERVING_HOSTNAME"  # the HTTPRoute host clients call
-ENV_GPU_POOL: Final = "MLCTL_GPU_POOL"
-ENV_PROMETHEUS: Final = "MLCTL_PROMETHEUS_URL"
-
-
 def driver_for_environment(env: Environment) -> KubernetesDriver:
-    """The driver for a cluster environment, set up from ``MLCTL_*`` variables (docs/kubernetes.md)."""
-    hostname = os.environ.get(ENV_HOSTNAME)
+    """The driver for a cluster environment, set up from the ``MLCTL_KUBECONFIG``, ``MLCTL_KUBE_CONTEXT``,
+    ``MLCTL_KSERVE_NAMESPACE``, ``MLCTL_KSERVE_MODE``, ``MLCTL_SERVING_HOSTNAME``, ``MLCTL_GPU_POOL`` and
+    ``MLCTL_PROMETHEUS_URL`` settings until the blueprint describes serving (docs/kubernetes.md)."""
+    s = settings.current()
     options = ServingOptions(
-        namespace=os.environ.get(ENV_NAMESPACE) or ServingOptions.namespace,
-        mode=parse_mode(os.environ.get(ENV_MODE) or DeploymentMode.standard),
-        gpu_pool=os.environ.get(ENV_GPU_POOL) or None,
-        hostnames=(hostname,) if hostname else (),
+        namespace=s.kserve_namespace or ServingOptions.namespace,
+        mode=parse_mode(s.kserve_mode or DeploymentMode.standard),
+        gpu_pool=s.gpu_pool,
+        hostnames=(s.serving_hostname,) if s.serving_hostname else (),
     )
     return KubernetesDriver(
         env,
         options=options,
-        kubeconfig=os.environ.get(ENV_KUBECONFIG) or None,
-        context=os.environ.get(ENV_CONTEXT) or None,
-        prometheus_url=os.environ.get(ENV_PROMETHEUS) or DEFAULT_PROMETHEUS,
+        kubeconfig=s.kubeconfig,  # else $KUBECONFIG / ~/.kube/config / in-cluster
+        context=s.kube_context,
+        prometheus_url=s.prometheus_url or DEFAULT_PROMETHEUS,
     )

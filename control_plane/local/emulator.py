@@ -7,7 +7,6 @@ processes we start against the emulator, never globally.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import urlparse
 from blueprints.schema import Environment
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local import processes
+from control_plane.settings import current as settings
 
 NAME = "aws-emulator"
 DUMMY_CREDENTIALS = {
@@ -37,7 +37,7 @@ class EmulatorInfo:
 
 
 def endpoint_for(env: Environment | None = None) -> str:
-    override = os.environ.get("MLCTL_EMULATOR_ENDPOINT")
+    override = settings().emulator_endpoint
     if override:
         return override.rstrip("/")
     if env is not None and env.emulator is not None:

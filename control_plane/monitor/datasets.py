@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from control_plane.errors import InfraError, MlctlError, NotFound
+from control_plane.settings import current as settings
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -32,7 +33,7 @@ def _s3_client() -> Any:
     # MLCTL_EMULATOR_ENDPOINT points boto3 at the local emulator (tests, `mlctl local up`);
     # otherwise the standard AWS credential chain and region apply.
     kwargs: dict[str, Any] = {"region_name": os.environ.get("AWS_DEFAULT_REGION", "me-central-1")}
-    endpoint = os.environ.get("MLCTL_EMULATOR_ENDPOINT")
+    endpoint = settings().emulator_endpoint
     if endpoint:
         kwargs["endpoint_url"] = endpoint
     return boto3.client("s3", **kwargs)

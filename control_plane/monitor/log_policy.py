@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from control_plane.errors import UsageError
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 DEFAULT_RETENTION_DAYS = 30.0
@@ -58,8 +59,7 @@ class LogPolicy:
 
 
 def policy_file() -> Path:
-    raw = os.environ.get("MLCTL_REQUEST_LOG_POLICY")
-    return Path(raw).expanduser() if raw else mlctl_home() / "request-log.yaml"
+    return settings().request_log_policy or mlctl_home() / "request-log.yaml"
 
 
 def _secret() -> bytes:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from control_plane.errors import MlctlError, NotFound
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 
@@ -129,8 +130,7 @@ def _newer_than(line: bytes, cutoff: datetime) -> bool:
 
 
 def log_path(service: str) -> Path:
-    base = os.environ.get("MLCTL_SERVING_LOG_DIR")
-    root = Path(base) if base else mlctl_home() / "serving"
+    root = settings().serving_log_dir or mlctl_home() / "serving"
     return root / service / "requests.jsonl"
 
 

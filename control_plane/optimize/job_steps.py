@@ -3,6 +3,9 @@
 Run as ``python -m control_plane.optimize.job_steps fetch|upload`` inside the Job, configured by
 the environment variables the Job sets (SOURCE_URI, OUTPUT_PREFIX, AWS_REGION, KMS_KEY_ID).
 Credentials come from IRSA (the pod's web identity token), never from the spec.
+These variables (and BUILD_WORKDIR) are the Job container's interface, set in the Job spec the
+control plane renders; they are not mlctl settings (those are ``MLCTL_*``, read in
+``control_plane.settings`` alone), so this entry point reads them itself.
 
 Layout of a build's input prefix (written by the control plane before it submits the Job)::
 

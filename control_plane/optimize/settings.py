@@ -9,7 +9,6 @@ longer built by the toolchain we recorded.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from control_plane.errors import MlctlError
-from control_plane.settings import mlctl_home
+from control_plane.settings import current, mlctl_home
 
 _DIGEST = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
 
@@ -44,8 +43,7 @@ class OptimizeSettings(BaseModel):
 
 
 def settings_path() -> Path:
-    raw = os.environ.get("MLCTL_OPTIMIZE_FILE")
-    return Path(raw) if raw else mlctl_home() / "optimize.yaml"
+    return current().optimize_file or mlctl_home() / "optimize.yaml"
 
 
 def load_settings() -> OptimizeSettings:
@@ -56,14 +54,15 @@ def load_settings() -> OptimizeSettings:
         if not isinstance(loaded, dict):
             raise MlctlError(f"{path}: expected a mapping", hint="see docs/optimize.md for the format")
         data.update(loaded)
-    for key, env in (
-        ("tensorrt_image", "MLCTL_TENSORRT_IMAGE"),
-        ("tools_image", "MLCTL_TOOLS_IMAGE"),
-        ("namespace", "MLCTL_BUILD_NAMESPACE"),
-        ("role_arn", "MLCTL_BUILD_ROLE_ARN"),
+    s = current()
+    for key, value in (
+        ("tensorrt_image", s.tensorrt_image),  # MLCTL_TENSORRT_IMAGE
+        ("tools_image", s.tools_image),  # MLCTL_TOOLS_IMAGE
+        ("namespace", s.build_namespace),  # MLCTL_BUILD_NAMESPACE
+        ("role_arn", s.build_role_arn),  # MLCTL_BUILD_ROLE_ARN
     ):
-        if os.environ.get(env):
-            data[key] = os.environ[env]
+        if value:
+            data[key] = value
     try:
         return OptimizeSettings.model_validate(data)
     except ValidationError as exc:

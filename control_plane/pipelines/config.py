@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from control_plane.errors import MlctlError, NotFound
 from control_plane.settings import BLUEPRINTS_DIR, PACKAGE_ROOT, mlctl_home
+from control_plane.settings import current as settings
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -170,7 +170,7 @@ def override_environment(cfg: PipelineConfig, env: str | None) -> PipelineConfig
 
 def env_blueprint(name: str) -> Environment:
     """The environment's blueprint (``blueprints/NAME.yaml`` or a path to one)."""
-    from blueprints import load_environment
+    from control_plane.environments import load
 
     path = Path(name)
     if not path.suffix:
@@ -178,23 +178,23 @@ def env_blueprint(name: str) -> Environment:
     if not path.is_file():
         known_envs = ", ".join(sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")))
         raise NotFound(f"environment {name!r} has no blueprint ({path})", hint=f"use one of {known_envs}")
-    return load_environment(path)
+    return load(path)
 
 
 # Cluster settings: the only readers of these variables (a token never comes from a flag, so it
 # stays out of shell history and process listings).
 def kfp_host() -> str | None:
-    return os.environ.get("MLCTL_KFP_HOST") or None
+    return settings().kfp_host
 
 
 def kfp_token() -> str | None:
-    return os.environ.get("MLCTL_KFP_TOKEN") or None
+    return settings().kfp_token
 
 
 def kfp_namespace() -> str | None:
-    return os.environ.get("MLCTL_KFP_NAMESPACE") or None
+    return settings().kfp_namespace
 
 
 def step_image() -> str | None:
     """The step image for cluster runs: our tools image in the environment's registry, by digest."""
-    return os.environ.get("MLCTL_PIPELINE_IMAGE") or None
+    return settings().pipeline_image

@@ -20,12 +20,13 @@ from control_plane.errors import InfraError, ToolMissing
 from control_plane.policy.findings import Finding, StackFile
 from control_plane.policy.guardrails import read_stack
 from control_plane.settings import PROJECT_ROOT
+from control_plane.settings import current as settings
 
 CHECKOV_TIMEOUT_S = 600
 
 
 def checkov_executable() -> Path:
-    override = os.environ.get("MLCTL_CHECKOV")
+    override = settings().checkov
     if override:
         path = Path(override).expanduser()
         if path.is_file() and os.access(path, os.X_OK):

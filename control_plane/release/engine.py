@@ -18,7 +18,6 @@ when it ends (``repository.create`` / ``claim``); ``resume`` refuses while its h
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import sys
@@ -63,6 +62,7 @@ from control_plane.release.states import (  # noqa: F401  (re-exported: the name
     next_state,
     nothing_applied,
 )
+from control_plane.settings import current as settings
 from control_plane.settings import state_dir
 from control_plane.store import session_scope
 
@@ -307,12 +307,9 @@ def _crash_drill_hold(target: str) -> None:
     """``MLCTL_RELEASE_HOLD_AT=STATE[,STATE...]:SECONDS`` holds right after the intent of STATE is
     recorded (before its action); ``STATE+`` holds after the action, before its result is
     committed. Crash drills (and the test suite) use it to kill mlctl at a known point. Off unless set."""
-    raw = os.environ.get("MLCTL_RELEASE_HOLD_AT")
-    if not raw:
-        return
-    states, _, seconds = raw.partition(":")
-    if target in {s.strip().upper() for s in states.split(",")}:
-        time.sleep(float(seconds or 30))
+    hold = settings().release_hold_at
+    if hold is not None and target in hold.states:
+        time.sleep(hold.seconds)
 
 
 def release_dir(release_id: str) -> Path:

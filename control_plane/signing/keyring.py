@@ -22,7 +22,6 @@ development key. A staging or prod environment never trusts the development key,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from control_plane.errors import MlctlError, PolicyViolation
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home, state_dir
 from control_plane.signing.keys import key_fingerprint, load_p256_public_key
 
@@ -52,8 +52,7 @@ class TrustedKey:
 
 
 def keyring_file() -> Path:
-    raw = os.environ.get("MLCTL_KEYRING_FILE")
-    return Path(raw).expanduser() if raw else mlctl_home() / "keyring.yaml"
+    return settings().keyring_file or mlctl_home() / "keyring.yaml"
 
 
 def _entry(env_name: str) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from control_plane.errors import InfraError, MlctlError, NotFound, ToolMissing
+from control_plane.settings import current as settings
 from control_plane.signing.keys import key_fingerprint, spki_pem
 from control_plane.signing.signers import _checked
 
@@ -93,7 +93,9 @@ class Pkcs11Signer:
 
     @classmethod
     def from_environment(cls) -> Pkcs11Signer:
-        values = {name: os.environ.get(name, "") for name in ENV_VARS}
+        s = settings()
+        given = (s.pkcs11_module, s.pkcs11_token, s.pkcs11_key, s.pkcs11_pin)
+        values = {name: value or "" for name, value in zip(ENV_VARS, given, strict=True)}
         missing = [name for name, value in values.items() if not value]
         if missing:
             raise MlctlError(

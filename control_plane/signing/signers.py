@@ -193,10 +193,9 @@ class KmsSigner:
 
 
 def _default_environment() -> Environment:
-    from blueprints.loader import load_environment
-    from control_plane.settings import DEFAULT_BLUEPRINT
+    from control_plane.environments import default_environment
 
-    return load_environment(DEFAULT_BLUEPRINT)
+    return default_environment()
 
 
 def get_signer(kind: str = "local", env: Environment | None = None) -> Signer:

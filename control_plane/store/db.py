@@ -7,7 +7,6 @@ migrates to head on first use, so a new ``$MLCTL_HOME`` or an empty PostgreSQL d
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -26,7 +26,7 @@ class Base(DeclarativeBase):
 
 
 def database_url() -> str:
-    url = os.environ.get("MLCTL_DB_URL")
+    url = settings().db_url
     if url:
         # psycopg 3 is the driver we ship; accept the common spellings.
         for prefix in ("postgresql://", "postgres://"):

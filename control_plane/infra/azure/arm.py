@@ -8,13 +8,13 @@ The Azure SDK modules are imported inside the functions that use them: they are 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from blueprints.schema import AzureSettings, Environment
 from control_plane.errors import InfraError
+from control_plane.settings import current as settings
 
 ARM_ENDPOINT = "https://management.azure.com"
 
@@ -107,4 +107,4 @@ def sdk_field(obj: Any, *path: str) -> Any:
 
 def arm_endpoint(base_url: str | None) -> str:
     """The ARM endpoint: the caller's, else $MLCTL_AZURE_ARM_ENDPOINT (tests), else Azure's."""
-    return base_url or os.environ.get("MLCTL_AZURE_ARM_ENDPOINT") or ARM_ENDPOINT
+    return base_url or settings().azure_arm_endpoint or ARM_ENDPOINT

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from control_plane.samples.pipeline.transforms import prepare
+from control_plane.settings import current as settings
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return pd.read_csv(os.environ["MLCTL_PIPELINE_DATA"])
+    # The data-test step runs this module in a child process and names the data set in
+    # MLCTL_PIPELINE_DATA (docs/pipelines.md); the settings object reads it, as every MLCTL_* variable.
+    data = settings().pipeline_data
+    if data is None:
+        pytest.fail("MLCTL_PIPELINE_DATA is not set: run these tests through the pipeline's data-test step "
+                    "(or set it to a CSV of the data set)")
+    return pd.read_csv(data)
 
 
 def test_prepare_keeps_every_row_and_the_pixel_order(frame: pd.DataFrame) -> None:
