@@ -29,9 +29,9 @@ __all__ = [
 
 def _environment() -> Environment:
     from blueprints.loader import load_environment
-    from control_plane.settings import DEFAULT_BLUEPRINT
+    from control_plane import settings
 
-    return load_environment(os.environ.get("MLCTL_BLUEPRINT") or DEFAULT_BLUEPRINT)
+    return load_environment(settings.current().default_blueprint)  # --blueprint, else MLCTL_BLUEPRINT
 
 
 def get_store(kind: str | None = None, env: Environment | None = None) -> ArtifactStore:
