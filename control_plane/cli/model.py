@@ -1,17 +1,21 @@
-"""``mlctl model``: register, show, list, sign, verify and export model versions."""
+"""``mlctl model``: register, show, list, sign, verify and export model versions.
+
+Thin: each command parses its flags, calls ``control_plane.services.models`` (which authorizes,
+does the work and audits) and renders the view it returns.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.tree import Tree
 
-from control_plane import registry
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, info, table
+from control_plane import settings
+from control_plane.output import OutputFormat, OutputOption, render
 from control_plane.registry.lineage import CLASSIFICATIONS
+from control_plane.services import Context
+from control_plane.services import models as service
 
 app = typer.Typer(help="Model registry: register with lineage, show, list, sign, verify and export.", no_args_is_help=True)
 
@@ -22,15 +26,10 @@ BlueprintOption = Annotated[
 ]
 
 
-def _use_blueprint(blueprint: Path | None) -> None:
-    if blueprint is not None:
-        os.environ["MLCTL_BLUEPRINT"] = str(blueprint)
-
-
-def _env() -> Any:
-    from control_plane.environments import default_environment
-
-    return default_environment()
+def _context(blueprint: Path | None = None) -> Context:
+    """The command's Context; ``--blueprint`` is a flag override of the settings (never os.environ)."""
+    settings.configure(blueprint=blueprint)
+    return Context()
 
 
 @app.command()
@@ -55,66 +54,12 @@ def register(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Register a model directory as NAME:VERSION with its lineage (identical bytes again: no-op)."""
-    from control_plane.artifacts import get_store
-
-    _use_blueprint(blueprint)
-    artifact_store = get_store(store) if store else None
-    mv = registry.register(
-        name, version, path, datasets=dataset or [], features=features or [], code_commit=code_commit,
-        config=config, params=params, metrics=metrics, parent=parent, classification=classification,
-        store=artifact_store,
+    view = service.register(
+        _context(blueprint), name, version, path, datasets=dataset or [], features=features or [],
+        code_commit=code_commit, config=config, params=params, metrics=metrics, parent=parent,
+        classification=classification, store=store,
     )
-    if output is OutputFormat.json:
-        emit_json({**mv.as_dict(), "created": mv.created})
-        return
-    verb = "registered" if mv.created else "already registered with identical bytes (no change):"
-    console.print(f"{verb} [bold]{mv.ref}[/] root {mv.root_digest} ({len(mv.files)} files) at {mv.artifact_uri}")
-    if mv.created:
-        console.print(f"next: mlctl model sign {mv.ref}")
-
-
-def _tree(mv: registry.ModelVersion) -> Tree:
-    sig = mv.signature
-    tree = Tree(f"[bold]{mv.ref}[/]  {mv.root_digest}")
-    tree.add(f"classification: {mv.classification}")
-    tree.add(f"registered by {mv.registered_by} at {mv.created_at}")
-    tree.add(f"artifact: {mv.artifact_uri}")
-    if sig.signed:
-        tree.add(f"signed by {sig.signed_by} at {sig.signed_at} with {sig.signer_kind} key {sig.key_id}"
-                 + (" (provenance signed)" if sig.provenance_signed else ""))
-    else:
-        tree.add("[yellow]not signed[/]")
-    lineage = tree.add("lineage")
-    lin = mv.lineage
-    for ds in lin.get("datasets", []):
-        lineage.add(f"dataset {ds['ref']}")
-    for ft in lin.get("features", []):
-        lineage.add(f"features {ft['name']}@{ft['version']}")
-    code = lin.get("code", {})
-    code_text = f"code {code.get('commit', 'unknown')}"
-    if code.get("repository"):
-        code_text += f" ({code['repository']})"
-    if code.get("dirty"):
-        code_text += " [yellow]uncommitted changes[/]"
-    lineage.add(code_text)
-    if lin.get("config"):
-        lineage.add(f"config {lin['config']['file']} sha256:{lin['config']['sha256']}")
-    for key in ("params", "metrics"):
-        if lin.get(key):
-            branch = lineage.add(key)
-            for k, v in sorted(lin[key].items()):
-                branch.add(f"{k} = {v}")
-    for key in ("parent", "derived_from"):
-        if lin.get(key):
-            lineage.add(f"{key.replace('_', ' ')} {lin[key]['ref']} (sha256:{lin[key]['root'][:16]}…)")
-    if lin.get("extra"):
-        branch = lineage.add("derivation")
-        for k, v in sorted(lin["extra"].items()):
-            branch.add(f"{k} = {v}")
-    files = tree.add(f"files ({len(mv.files)})")
-    for rel, digest in sorted(mv.files.items()):
-        files.add(f"{rel}  sha256:{digest[:16]}…")
-    return tree
+    render(view, output)
 
 
 @app.command()
@@ -127,24 +72,7 @@ def show(
 
     Example:  mlctl model show digits:2
     """
-    from control_plane.registry.overview import overview
-
-    name, version = registry.parse_ref(ref)
-    view = overview(name, version)
-    if output is OutputFormat.json:
-        emit_json(view)
-        return
-    mv = registry.get_version(name, version)
-    tree = _tree(mv)
-    tree.add("siblings: " + (", ".join(f"{name}:{v}" for v in view["siblings"]) or "none"))
-    tree.add("derived: " + (", ".join(d["ref"] for d in view["derived"]) or "none"))
-    appr = tree.add(f"approvals ({len(view['approvals'])})")
-    for a in view["approvals"]:
-        appr.add(f"{a['env']}: {a['approver']} at {a['created_at']}")
-    dep = tree.add(f"deployments ({len(view['deployments'])})")
-    for d in view["deployments"]:
-        dep.add(f"{d['service']} in {d['environment']}: {d['state']} ({d['release']})" + (" [green]live[/]" if d["live"] else ""))
-    console.print(tree)
+    render(service.show(_context(), ref), output)
 
 
 @app.command("list")
@@ -159,19 +87,7 @@ def list_(
 
     Example:  mlctl model list --model digits --since 7d
     """
-    from control_plane.query import since_cutoff
-
-    cutoff = since_cutoff(since)
-    versions = [v for v in registry.list_versions(name or model)
-                if (actor is None or v.registered_by == actor) and (cutoff is None or v.created_at >= cutoff)]
-    if output is OutputFormat.json:
-        emit_json([v.as_dict() for v in versions])
-        return
-    console.print(table(
-        "Model versions", ["model", "version", "root", "class", "signed", "registered by", "created"],
-        [(v.name, v.version, v.root_digest, v.classification,
-          v.signature.signer_kind if v.signature.signed else "no", v.registered_by, v.created_at) for v in versions],
-    ))
+    render(service.list_versions(_context(), name or model, actor=actor, since=since), output)
 
 
 @app.command()
@@ -182,16 +98,10 @@ def sign(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Sign a version (OpenSSF model-signing bundle + signed provenance) and store it in the registry."""
-    _use_blueprint(blueprint)
-    name, version = registry.parse_ref(ref)
-    mv = registry.sign(name, version, signer_kind=signer, env=_env() if signer == "kms" else None)
-    if output is OutputFormat.json:
-        emit_json(mv.as_dict())
-        return
-    if mv.signature.signer_kind == "local-dev":
-        info("[yellow]note:[/] signed with the local DEVELOPMENT key; use --signer kms or pkcs11 for production")
-    console.print(f"signed [bold]{mv.ref}[/] ({mv.root_digest}) with {mv.signature.signer_kind} key "
-                  f"{mv.signature.key_id}; provenance signed")
+    from control_plane.registry import parse_ref
+
+    name, version = parse_ref(ref)
+    render(service.sign(_context(blueprint), name, version, signer=signer), output)
 
 
 @app.command()
@@ -213,42 +123,7 @@ def verify(
     With --bundle no registry is needed: mlctl model verify --bundle out/fraud-3/model.sig
     --public-key out/fraud-3.pub.pem
     """
-    from control_plane.errors import MlctlError
-
-    _use_blueprint(blueprint)
-    pem = None
-    if key is not None:
-        try:
-            pem = key.read_bytes()
-        except OSError as exc:
-            raise MlctlError(f"--key {key}: cannot read it ({exc})", hint="pass a PEM public key file") from None
-    if bundle is not None:
-        _verify_bundle(bundle, path, pem, ref, output)
-        return
-    if ref is None:
-        raise MlctlError("missing NAME:VERSION", hint="mlctl model verify NAME:V, or --bundle FILE --public-key PEM",
-                         exit_code=2)
-    name, version = registry.parse_ref(ref)
-    result = registry.verify(name, version, path=path, public_key_pem=pem)
-    if output is OutputFormat.json:
-        emit_json({"verified": True, **result.as_dict()})
-        return
-    console.print(f"[green]verified[/] {result.ref}: {result.files} files from {result.source} match "
-                  f"{result.root_digest}, signed by {result.key_id} ({result.signer_kind}; key from "
-                  f"{result.key_source}); provenance {result.provenance}")
-
-
-def _verify_bundle(bundle: Path, path: Path | None, pem: bytes | None, ref: str | None,
-                   output: OutputFormat) -> None:
-    from control_plane.registry.export import verify_bundle
-
-    result = verify_bundle(bundle, path=path, public_key_pem=pem, ref=ref)
-    if output is OutputFormat.json:
-        emit_json({"verified": True, **result.as_dict()})
-        return
-    console.print(f"[green]verified[/] {result.directory}: {result.files} files match {result.bundle} "
-                  f"({result.root_digest}{', ' + result.ref if result.ref else ''}), signed by {result.key_id} "
-                  f"(key from {result.key_source})")
+    render(service.verify(_context(blueprint), ref, path=path, public_key=key, bundle=bundle), output)
 
 
 @app.command()
@@ -265,18 +140,7 @@ def export(
     Example: mlctl model export fraud:3 out/fraud-3, then anyone verifies it with
     model_signing verify key --signature out/fraud-3/model.sig --public_key out/fraud-3.pub.pem out/fraud-3
     """
-    from control_plane.registry.export import export as export_version
-
-    _use_blueprint(blueprint)
-    name, version = registry.parse_ref(ref)
-    result = export_version(name, version, directory, public_key_out=public_key_out)
-    if output is OutputFormat.json:
-        emit_json(result.as_dict())
-        return
-    console.print(f"exported [bold]{result.ref}[/] ({result.root_digest}, {result.files} files, verified) to "
-                  f"{result.directory}; signature {result.signature}; public key {result.public_key} "
-                  f"({result.key_id})")
-    console.print(f"verify anywhere: {result.upstream_command()}", soft_wrap=True, markup=False)
+    render(service.export(_context(blueprint), ref, directory, public_key_out=public_key_out), output)
 
 
 # Steps owned by other packages, exposed under `mlctl model` where release engineers look for them.

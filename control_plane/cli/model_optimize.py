@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, info
+from control_plane.output import OutputFormat, OutputOption, info, render
 from control_plane.settings import DEFAULT_BLUEPRINT
 
 
@@ -38,23 +38,15 @@ def optimize(
     ONNX Runtime, or it is not registered. See docs/optimize.md.
     """
     from blueprints import load_environment
-    from control_plane.optimize.service import optimize as run
-    from control_plane.registry import parse_ref
+    from control_plane.services import Context
+    from control_plane.services import models as service
 
-    name, version = parse_ref(ref)
     env = load_environment(blueprint, env_name)
     api_client = None
     if kubeconfig is not None:
         from kubernetes import config as kconfig
 
         api_client = kconfig.new_client_from_config(str(kubeconfig))
-    result = run(name, version, env=env, target=target, precision=precision, signer_kind=signer,
-                 kube_api_client=api_client, timeout=timeout, progress=lambda m: info(f"optimize: {m}"))
-    if output is OutputFormat.json:
-        emit_json(result.__dict__)
-        return
-    console.print(f"[green]optimized[/] {result.source} → [bold]{result.derived}[/] ({result.target}, "
-                  f"{result.precision}, build: {result.build})")
-    if result.parity:
-        console.print(f"parity: max abs error {result.parity['max_abs_error']:.3g}, top-1 agreement "
-                      f"{result.parity['top1_agreement']}")
+    view = service.optimize(Context(), ref, environment=env, target=target, precision=precision, signer=signer,
+                            kube_api_client=api_client, timeout=timeout, progress=lambda m: info(f"optimize: {m}"))
+    render(view, output)

@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from control_plane.errors import MlctlError, PolicyViolation
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, table
+from control_plane.output import OutputFormat, OutputOption, render
 
 
 def validate(
@@ -56,6 +54,8 @@ def validate(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Gate a model version: metrics vs baseline, robustness, and data checks. Exit 4 when it fails."""
+    from control_plane.services import Context
+    from control_plane.services import models as service
     from control_plane.validate import gate
 
     policy = gate.ValidationPolicy(
@@ -67,65 +67,9 @@ def validate(
         fgsm_eps=fgsm_eps,
         max_fgsm_drop=max_fgsm_drop,
     )
-    if model_dir is not None:
-        if ref is not None:
-            raise MlctlError(
-                "give NAME:VERSION or --model-dir, not both", hint="drop one of them", exit_code=2
-            )
-        schema_doc = None
-        if schema is not None:
-            try:
-                schema_doc = json.loads(schema.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise MlctlError(
-                    f"--schema {schema}: cannot read JSON ({exc})",
-                    hint="give the schema JSON file",
-                    exit_code=2,
-                ) from None
-        cand = gate.Candidate(ref=str(model_dir), model_dir=model_dir, eval_path=eval_set, schema=schema_doc)
-        base = gate.Candidate(ref=str(baseline_dir), model_dir=baseline_dir) if baseline_dir else None
-        report = gate.validate_paths(cand, base, policy=policy, environment=env)
-        gate.record_decision(report)
-    else:
-        if ref is None:
-            raise MlctlError(
-                "which model? give NAME:VERSION (or --model-dir DIR)",
-                hint="mlctl model validate fraud:3 --env prod",
-                exit_code=2,
-            )
-        if env is None:
-            raise MlctlError(
-                "--env is required with NAME:VERSION",
-                hint="--env prod (its production version is the baseline)",
-                exit_code=2,
-            )
-        name, version = gate.parse_ref(ref)
-        report = gate.validate_version(name, version, env, baseline=baseline, policy=policy)
-    if output is OutputFormat.json:
-        emit_json(report.to_dict())
-    else:
-        rows = [
-            (
-                c.name,
-                c.status.upper(),
-                "" if c.value is None else f"{c.value:.4g}",
-                "" if c.threshold is None else f"{c.threshold:.4g}",
-                c.detail,
-            )
-            for c in report.checks
-        ]
-        console.print(
-            table(
-                f"Validation of {report.candidate}"
-                + (f" against {report.baseline}" if report.baseline else " (no baseline)"),
-                ["check", "status", "value", "threshold", "detail"],
-                rows,
-            )
-        )
-        console.print("[green]PASS[/]" if report.passed else "[bold red]FAIL[/]")
-    if not report.passed:
-        raise PolicyViolation(
-            f"validation gate failed for {report.candidate}: " + ", ".join(c.name for c in report.failed),
-            hint="fix the model (or the evaluation data) and register a new version; tolerances are flags "
-            "(--accuracy-tolerance, --min-stability, ...) if the policy allows",
-        )
+    view = service.validate(Context(), ref, env=env, baseline=baseline, model_dir=model_dir,
+                            baseline_dir=baseline_dir, eval_set=eval_set, schema=schema, policy=policy)
+    render(view, output)
+    failure = view.failure()
+    if failure is not None:
+        raise failure

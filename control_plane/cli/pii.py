@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, table
+from control_plane.output import OutputFormat, OutputOption, render
+from control_plane.services import Context
+from control_plane.services import pii as service
 
 app = typer.Typer(
     help="Find UAE personal identifiers in sample inputs and feature data.", no_args_is_help=True
@@ -26,30 +28,8 @@ def scan(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Report Emirates IDs, +971 phones, e-mails, AE IBANs and card numbers by kind and place."""
-    from control_plane.pii import refuse_unless_classified, scan_path, summarize
-
-    findings = scan_path(path)
-    if output is OutputFormat.json:
-        emit_json(
-            {
-                "path": str(path),
-                "classification": classification,
-                "counts": summarize(findings),
-                "findings": [f.to_dict() for f in findings],
-            }
-        )
-    else:
-        console.print(
-            table(
-                f"PII in {path}",
-                ["kind", "row", "column", "count", "file"],
-                [(f.kind, f.row, f.column, f.count, f.file) for f in findings],
-            )
-        )
-        console.print(
-            "no personal identifiers found"
-            if not findings
-            else ", ".join(f"{n} {k}" for k, n in summarize(findings).items())
-        )
-    if classification is not None:
-        refuse_unless_classified(findings, classification)
+    view = service.scan(Context(), path, classification=classification)
+    render(view, output)
+    failure = view.failure()
+    if failure is not None:
+        raise failure

@@ -119,6 +119,14 @@ def _read_build_output(env: Environment, output_prefix: str, dest: Path) -> tupl
     return result, plan
 
 
+def check_options(target: str, precision: str) -> None:
+    """A usage error for an unknown target or precision (before any permission check or build)."""
+    if target not in TARGETS:
+        raise MlctlError(f"--target {target!r} is not supported", hint="use tensorrt or onnx")
+    if precision not in PRECISIONS:
+        raise MlctlError(f"--precision {precision!r} is not supported", hint="use fp32, fp16 or int8")
+
+
 def optimize(
     name: str,
     version: str,
@@ -132,16 +140,13 @@ def optimize(
     timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> OptimizeResult:
-    from control_plane.access import authorize
+    """Build, gate (parity), register and sign the derived version. Not authorized here: the caller
+    (``control_plane.services.models.optimize``) checks model.optimize, model.register, model.sign."""
     from control_plane.optimize import trt_inprocess
 
     say = progress or (lambda _msg: None)
     ref = f"{name}:{version}"
-    if target not in TARGETS:
-        raise MlctlError(f"--target {target!r} is not supported", hint="use tensorrt or onnx")
-    if precision not in PRECISIONS:
-        raise MlctlError(f"--precision {precision!r} is not supported", hint="use fp32, fp16 or int8")
-    authorize("model.optimize", ref)
+    check_options(target, precision)
     source = registry.get_version(name, version)
     if not source.signature.signed:
         raise PolicyViolation(f"{ref} is not signed; only signed models are optimized",

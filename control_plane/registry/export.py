@@ -57,14 +57,12 @@ def export(name: str, version: str, dest: str | Path, *, public_key_out: str | P
     """Write NAME:V into ``dest`` (which must not exist, or be empty) with ``model.sig``, and the
     signer's public key to ``public_key_out`` (default ``<dest>.pub.pem``). The copy is verified
     against the registered signature before anything appears at ``dest``; on any failure nothing
-    is left behind. Authorized (``model.export``) and audited."""
-    from control_plane.access import authorize
+    is left behind. Audited; authorized (``model.export``) by ``control_plane.services.models.export``."""
     from control_plane.signing import SIGNATURE_FILENAME
 
     lin.check_name(name)
     lin.check_version(version)
     ref = f"{name}:{version}"
-    authorize("model.export", ref)
     mv = get_version(name, version)
     bundle, pem = signature_material(name, version)  # VerificationFailed when unsigned
     target = Path(dest)

@@ -103,12 +103,13 @@ def test_dataset_change_on_the_emulator_trains_once_and_registers_a_signed_versi
 def test_watch_is_rbac_checked_and_audited(bucket, datasets, monkeypatch):
     from control_plane import audit
     from control_plane.errors import PolicyViolation
-    from control_plane.pipelines import list_runs, load_config, watch_once
+    from control_plane.pipelines import list_runs, load_config
+    from control_plane.services import Context, pipelines
 
     bucket.put_object(Bucket=BUCKET, Key=KEY, Body=datasets["v1"].read_bytes())
     monkeypatch.setenv("MLCTL_ACTOR", "dana")  # a data scientist registers, but may not run pipelines
     with pytest.raises(PolicyViolation) as exc:
-        watch_once(load_config("digits"))
+        pipelines.watch(Context(), load_config("digits"))
     assert "pipeline.run" in exc.value.message
     assert list_runs() == []
     denied = [e for e in audit.entries() if e.action == "pipeline.run"]

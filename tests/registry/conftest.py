@@ -60,10 +60,13 @@ def model_dir(tmp_path: Path) -> Path:
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run mlctl in-process; return (exit code, stdout, stderr with line wrapping undone)."""
     from control_plane.cli import main
+    from control_plane.settings import overridden
 
     saved = os.environ.get("MLCTL_ACTOR")
     try:
-        with pytest.raises(SystemExit) as exc:
+        # overridden(): the root callback's flags (--as, --blueprint) end with the command, as they
+        # would with its process, instead of outliving it into the next test
+        with overridden(), pytest.raises(SystemExit) as exc:
             main(list(args))
     finally:
         if saved is None:

@@ -187,8 +187,10 @@ def test_tampered_store_copy_is_refused_on_materialize(roles: Path, act_as: Call
 
 def test_register_requires_a_role(roles: Path, act_as: Callable[[str], None], model_dir: Path) -> None:
     act_as("amira")
+    from control_plane.services import Context, models
+
     with pytest.raises(PolicyViolation, match=r"lacks permission 'model\.register'"):
-        registry.register("m", "1", model_dir)
+        models.register(Context(), "m", "1", model_dir)
     assert registry.list_versions() == []
 
 
