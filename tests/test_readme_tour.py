@@ -60,7 +60,7 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourRun]:
     finally:
         from tests.release.conftest import _stop_all
 
-        subprocess.run([str(Path(sys.executable).parent / "mlctl"), "local", "down"], cwd=cwd,
+        subprocess.run([str(Path(sys.executable).parent / "mlctl"), "--as", "pat", "local", "down"], cwd=cwd,
                        env={**env, "MLCTL_HOME": str(home)}, capture_output=True, timeout=120)
         _stop_all(home)
 

@@ -3,27 +3,19 @@
 Two versions of a real ONNX digits classifier (scikit-learn's bundled 8x8 digits, trained now),
 a reference table (``train.csv``, the training split) and a current table (``today.csv``, held-out
 rows made brighter: it drifts on purpose), and the digests the tour's commands need.
+The verb is ``services.operations.sample``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from control_plane.errors import UsageError
-from control_plane.output import OutputFormat, OutputOption, console, emit_json, info
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from control_plane.cli._show import show
+from control_plane.output import OutputFormat, OutputOption, info
+from control_plane.services import Context, operations
 
 
 def sample(
@@ -41,54 +33,12 @@ def sample(
         mlctl --as eli model register digits --version 1 --path ./tour/digits-v1 \\
             --dataset "file://$SAMPLE_DIR/train.csv@sha256:$TRAIN_SHA256"
     """
-    from control_plane.samples import build_sample_model, write_sample_tables
-    from control_plane.signing import model_digests
-
-    directory = directory.expanduser()
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise UsageError(
-            f"{directory} already exists and is not an empty directory",
-            hint="pass a new directory, e.g. mlctl sample ./tour (the sample never overwrites files)",
-        )
-    info(f"training the sample digits classifier (v1, v2) into {directory} …")
-    models: dict[str, Any] = {}
-    for variant in ("v1", "v2"):
-        model = build_sample_model(directory / f"digits-{variant}", variant=variant)
-        root_hex, files = model_digests(model.path)
-        models[variant] = {
-            "path": str(model.path.resolve()),
-            "root_digest": f"sha256:{root_hex}",
-            "files": len(files),
-            "accuracy": model.accuracy,
-        }
-    reference, current = write_sample_tables(directory)
-    tables = {
-        "reference": {"path": str(reference.resolve()), "sha256": _sha256(reference)},
-        "current": {"path": str(current.resolve()), "sha256": _sha256(current)},
-    }
-    view = {"directory": str(directory.resolve()), "models": models, "tables": tables}
+    view = operations.sample(Context(), directory, note=info)
     if shell:
-        lines: dict[str, str] = {
-            "SAMPLE_DIR": str(view["directory"]),
-            "TRAIN_SHA256": tables["reference"]["sha256"],
-            "TODAY_SHA256": tables["current"]["sha256"],
-        }
-        for key, value in lines.items():
-            typer.echo(f"export {key}={shlex.quote(value)}")
+        for line in view.shell_lines():
+            typer.echo(line)
         return
-    if output is OutputFormat.json:
-        emit_json(view)
-        return
-    for m in models.values():
-        console.print(f"model  {m['path']}  root {m['root_digest']}  accuracy {m['accuracy']:.3f}",
-                      highlight=False, markup=False)
-    for t in tables.values():
-        console.print(f"table  {t['path']}  sha256:{t['sha256']}", highlight=False, markup=False)
-    console.print(
-        f"next: mlctl model register digits --version 1 --path {models['v1']['path']} "
-        f"--dataset file://{tables['reference']['path']}@sha256:{tables['reference']['sha256']}",
-        highlight=False, markup=False,
-    )
+    show(view, output)
 
 
 COMMANDS = {"sample": sample}

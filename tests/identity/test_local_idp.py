@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 
+from control_plane.access.roles import write_assignments
 from control_plane.local import processes
 from tests.release.helpers import mlctl_json
 
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None or not (REPO / "nod
 
 def test_local_up_starts_the_provider_and_down_stops_it(mlctl_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{processes.free_port()}")
+    write_assignments({"pat": ["platform-admin"]})  # local.up / local.down: platform-admin (rbac.rego)
+    monkeypatch.setenv("MLCTL_ACTOR", "pat")
     monkeypatch.delenv("MLCTL_IDENTITY_FILE", raising=False)
     try:
         code, up = mlctl_json("local", "up")

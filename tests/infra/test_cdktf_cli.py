@@ -44,7 +44,12 @@ def readme_commands() -> tuple[list[str], list[str]]:
 def test_readme_block_is_the_platform_path() -> None:
     env, commands = readme_commands()
     assert env == ["source scripts/cdktf-env.sh", "export BLUEPRINT=blueprints/uae-local.yaml"]
-    assert [c.split()[0:3] for c in commands] == [
+    def shape(command: str) -> list[str]:  # `mlctl --as pat infra ...`: who acts is not the shape
+        words = command.split()
+        return (words[:1] + words[3:5] if words[1:2] == ["--as"] else words[0:3])
+
+    assert commands[0].startswith("mlctl --as pat ")  # infra.bootstrap: platform-admin (rbac.rego)
+    assert [shape(c) for c in commands] == [
         ["mlctl", "infra", "bootstrap"], ["npx", "cdktf", "deploy"], ["for", "layer", "in"],
         ["npx", "cdktf", "destroy"],
     ]
@@ -56,6 +61,7 @@ def _run(env_lines: list[str], command: str) -> str:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `mlctl` of this checkout
     env.setdefault("PYTHONPATH", str(REPO))
+    env.setdefault("MLCTL_ROLES_FILE", str(REPO / "policies" / "roles.example.yaml"))  # `--as pat`: platform-admin
     env.pop("TF_CLI_CONFIG_FILE", None)  # scripts/cdktf-env.sh must provide it
     proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
                           check=False, timeout=1500)

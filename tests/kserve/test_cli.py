@@ -40,7 +40,10 @@ def test_render_json_and_yaml_round_trip_through_validate(crds_available, capsys
     assert code == 0
     objs = json.loads(out)
     assert [o["kind"] for o in objs] == ["InferenceService", "HTTPRoute"]
-    code, out, _ = run(args, capsys)
+    code, table_out, _ = run(args, capsys)  # the default, for people: what the objects set
+    assert code == 0 and "InferenceService" in table_out and "fraud-green" in table_out
+    assert "blue-predictor=90" in table_out and "apiVersion" not in table_out
+    code, out, _ = run([*args, "-o", "yaml"], capsys)
     assert code == 0
     manifest = tmp_path / "m.yaml"
     manifest.write_text(out)

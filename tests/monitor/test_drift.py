@@ -305,8 +305,14 @@ def _write_v2_log(service: str, x: np.ndarray, probs: np.ndarray, *, model: str,
         fh.write('{"ts": "2026-11-27T10:00:01Z", "inputs": [tor\n')  # a line being written right now
 
 
-def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path) -> None:
+def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.access.roles import write_assignments
     from control_plane.samples.digits import build_sample_model
+
+    # --remediate retrain changes what happens downstream: monitor.drift (ml-engineer, rbac.rego)
+    write_assignments({"eli": ["ml-engineer"]})
+    monkeypatch.setenv("MLCTL_ACTOR", "eli")
     from control_plane.validate.model import OnnxClassifier
 
     sample = build_sample_model(tmp_path / "model")

@@ -7,12 +7,15 @@ import ssl
 import httpx
 import pytest
 
+from control_plane.access.roles import write_assignments
 from control_plane.local import processes
 from tests.release.helpers import mlctl_json
 
 
 def test_local_up_starts_the_gateway_and_down_stops_everything(mlctl_home, monkeypatch):
     monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", f"http://127.0.0.1:{processes.free_port()}")
+    write_assignments({"pat": ["platform-admin"]})  # local.up / local.down: platform-admin (rbac.rego)
+    monkeypatch.setenv("MLCTL_ACTOR", "pat")
     try:
         code, up = mlctl_json("local", "up")
         assert code == 0 and up["gateway"]["running"]
