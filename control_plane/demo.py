@@ -38,13 +38,21 @@ def _say(msg: str) -> None:
     console.print(msg, highlight=False)
 
 
-def _as(actor: str) -> None:
-    os.environ["MLCTL_ACTOR"] = actor
+def as_actor(actor: str) -> Any:
+    """A service-layer Context for one of the demo's asserted identities (uae-local is a dev tier,
+    where ``--as`` is accepted): what ``mlctl --as ACTOR ...`` builds."""
+    from control_plane import identity, settings
+    from control_plane.services import Context
+
+    with settings.overridden(actor=actor):
+        return Context.for_actor(identity.current())
 
 
 def prepare_identities(home: Path) -> Path:
     roles = home / "demo-roles.yaml"
     roles.write_text(DEMO_ROLES)
+    # An environment variable, not a settings override: the demo's child processes (KFP's step
+    # processes register and sign) read the same roles file.
     os.environ["MLCTL_ROLES_FILE"] = str(roles)
     return roles
 
@@ -58,17 +66,17 @@ def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
     for number, variant in (("1", "v1"), ("2", "v2")):
         model = build_sample_model(home / "demo-models" / variant, variant=variant)
         src[variant] = model.path
-        _as("dana")
-        mv = registry.register(
-            SERVICE,
-            number,
-            model.path,
-            code_commit="0" * 40,
-            datasets=[],
-            metrics={"accuracy": model.accuracy},
-        )
-        _as("eli")
-        signed = registry.sign(SERVICE, number)
+        with as_actor("dana").acting():
+            mv = registry.register(
+                SERVICE,
+                number,
+                model.path,
+                code_commit="0" * 40,
+                datasets=[],
+                metrics={"accuracy": model.accuracy},
+            )
+        with as_actor("eli").acting():
+            signed = registry.sign(SERVICE, number)
         if not quiet:
             _say(
                 f"  registered and signed {mv.ref}: accuracy {model.accuracy:.3f}, root {mv.root_digest[:23]}…, "
@@ -78,7 +86,7 @@ def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
 
 
 def _transition_printer(marks: dict[str, float]) -> Any:
-    from control_plane.release.engine import Hooks
+    from control_plane.services.release import ReleaseHooks
 
     def on(_rid: str, state: str, phase: str) -> None:
         if phase == "begin" and state == "SWITCHED":
@@ -86,7 +94,7 @@ def _transition_printer(marks: dict[str, float]) -> Any:
         if phase == "done":
             _say(f"    · {state.lower().replace('_', ' ')}")
 
-    return Hooks(on_transition=on)
+    return ReleaseHooks(on_transition=on)
 
 
 def run() -> int:
@@ -94,21 +102,23 @@ def run() -> int:
 
     created_home = settings().home is None
     home = settings().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
+    # Environment variables, not settings overrides: the model servers, the gateway, the reapers
+    # and KFP's step processes the demo starts are child processes and must use the same home and emulator.
     os.environ["MLCTL_HOME"] = str(home)
     from control_plane.local import processes
 
     if settings().emulator_endpoint is None:
         os.environ["MLCTL_EMULATOR_ENDPOINT"] = f"http://127.0.0.1:{processes.free_port()}"
     from blueprints import load_environment
-    from control_plane import approvals, audit
-    from control_plane.access import authorize
+    from control_plane import audit
     from control_plane.drivers import gateway
     from control_plane.drivers.local import LocalDriver
     from control_plane.local import emulator
     from control_plane.pipelines.demo import segment as pipeline_segment
-    from control_plane.release import Engine, ReleaseConfig, describe, engine
+    from control_plane.release import ReleaseConfig, engine
     from control_plane.release.analysis import Thresholds
     from control_plane.release.loadgen import LoadStream, switch_latency
+    from control_plane.services import approvals, release
     from control_plane.settings import DEFAULT_BLUEPRINT
 
     driver = LocalDriver()
@@ -127,8 +137,7 @@ def run() -> int:
         _say(
             "[bold]3. approve[/] (uae-local is a dev environment: the policy needs no approval; recorded anyway)"
         )
-        _as("amira")
-        decision = approvals.approve(SERVICE, "2", "uae-local")
+        decision = approvals.approve(as_actor("amira"), SERVICE, "2", "uae-local")
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
 
         _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
@@ -136,7 +145,7 @@ def run() -> int:
 
         demo_identity.show("2", _say)
 
-        _as("eli")
+        eli = as_actor("eli")
         cfg = ReleaseConfig(
             strategy="blue-green",
             analysis_window=3,
@@ -145,16 +154,14 @@ def run() -> int:
             thresholds=Thresholds(min_requests=20),
         )
         marks: dict[str, float] = {}
-        eng = Engine(driver, hooks=_transition_printer(marks))
+        hooks = _transition_printer(marks)
 
         leftover = engine.active_release(SERVICE)
         if leftover is not None:  # an earlier demo in this $MLCTL_HOME was interrupted
             _say(f"  rolling back {leftover.id}, left in progress by an interrupted run")
-            eng.request(SERVICE, "abort")
-            eng.run(eng.claim(SERVICE).id)
+            release.abort(eli, SERVICE, hooks)
 
         _say("[bold]4. release digits:1[/] (blue-green)")
-        authorize("release", f"{SERVICE}:1@uae-local")
         # No clients yet, so its post-promotion window has no traffic to judge: don't ask for any.
         first = ReleaseConfig(
             strategy="blue-green",
@@ -163,8 +170,8 @@ def run() -> int:
             pre_analysis_requests=30,
             thresholds=Thresholds(min_requests=0),
         )
-        v1 = eng.run(eng.start(model_name=SERVICE, version="1", env_name="uae-local", config=first))
-        _check(v1.state == "DONE", f"release digits:1 ended {v1.state}: {v1.reasons}")
+        v1 = release.start(eli, SERVICE, "1", "uae-local", first, hooks=hooks)
+        _check(v1.state == "DONE", f"release digits:1 ended {v1.state}: {_reasons(v1)}")
         body = json.loads((src["v1"] / "sample_input.json").read_text())
 
         _say("[bold]5. release digits:2 blue-green[/] while a steady stream of requests runs (~200/s)")
@@ -172,31 +179,28 @@ def run() -> int:
             gateway.url(), SERVICE, body, rate=200, threads=6, max_requests=100_000, max_seconds=300
         ).start()
         load.wait_for(400, timeout=30)
-        authorize("release", f"{SERVICE}:2@uae-local")
-        v2 = eng.run(eng.start(model_name=SERVICE, version="2", env_name="uae-local", config=cfg))
-        _check(v2.state == "DONE", f"release digits:2 ended {v2.state}: {v2.reasons}")
-        green = driver.server_address(SERVICE, v2.colour)
+        v2 = release.start(eli, SERVICE, "2", "uae-local", cfg, hooks=hooks)
+        _check(v2.state == "DONE", f"release digits:2 ended {v2.state}: {_reasons(v2)}")
+        green = driver.server_address(SERVICE, _colour(v2))
         switch_v2 = marks.get("decision")
         load.wait_for(load.stats.sent + 400, timeout=30)
 
         _say("[bold]6. roll back to digits:1[/] (instant: its colour is still up)")
-        authorize("release.rollback", f"service/{SERVICE}")
         marks.clear()
-        back_cfg = ReleaseConfig(strategy="rollback", scale_down_delay=0, thresholds=cfg.thresholds)
-        rb = eng.run(eng.start(model_name=SERVICE, version="1", env_name="uae-local", config=back_cfg))
-        _check(rb.state == "DONE", f"rollback ended {rb.state}: {rb.reasons}")
-        blue = driver.server_address(SERVICE, rb.colour)
+        rb = release.rollback(eli, SERVICE, hooks)  # the same rollback as `mlctl release rollback`
+        _check(rb.state == "DONE", f"rollback ended {rb.state}: {_reasons(rb)}")
+        blue = driver.server_address(SERVICE, _colour(rb))
         switch_rb = marks.get("decision")
         load.wait_for(load.stats.sent + 400, timeout=30)
         stats = load.stop()
 
         _say("[bold]7. status[/]")
-        view = describe(rb, driver)
+        view = release.status(eli, SERVICE).data or {}
         _say(
             f"  {SERVICE}: live {view['live']['version']} on {view['live']['colour']}, weights {view['weights']}, "
             f"release {view['release']} {view['state']}"
         )
-        summary["pipeline"] = pipeline_segment(home, eng)  # continuous training (control_plane/pipelines/demo.py)
+        summary["pipeline"] = pipeline_segment(home, eli, hooks)  # continuous training (control_plane/pipelines/demo.py)
         lat_v2 = switch_latency(stats.samples, switch_v2, green, until=switch_rb) if switch_v2 else None
         lat_rb = switch_latency(stats.samples, switch_rb, blue) if switch_rb else None
         report = audit.verify()
@@ -235,6 +239,14 @@ def run() -> int:
         idp.down()
         if created_home:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def _reasons(view: Any) -> list[str]:
+    return list((view.data or {}).get("reasons") or [])
+
+
+def _colour(view: Any) -> str:
+    return str((view.data or {}).get("colour"))
 
 
 def _ms(seconds: float | None) -> str:

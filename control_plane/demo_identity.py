@@ -4,7 +4,6 @@ environment, and two verified approvers satisfy it. Called by ``control_plane.de
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 
@@ -35,24 +34,24 @@ def _device_login(user: str, say: Callable[[str], None]) -> None:
 
 
 def show(version: str, say: Callable[[str], None]) -> None:
-    from control_plane import approvals
+    from control_plane.demo import as_actor
     from control_plane.errors import PolicyViolation
     from control_plane.local import idp
+    from control_plane.services import Context, approvals
 
     info = idp.up()
     say(f"  OpenID provider (node-oidc-provider) at {info.issuer}")
-    os.environ["MLCTL_ACTOR"] = "amira"
     try:
-        approvals.approve("digits", version, PROD)
+        approvals.approve(as_actor("amira"), "digits", version, PROD)
     except PolicyViolation as exc:
         say(f"  refused: `--as amira approve digits:{version} --env {PROD}`: {exc.message}")
-    os.environ.pop("MLCTL_ACTOR", None)
+    # No --as from here on: a fresh Context resolves the identity of the cached device-flow token.
     _device_login("amira", say)
-    one = approvals.approve("digits", version, PROD)
+    one = approvals.approve(Context(), "digits", version, PROD)
     say(f"  amira approved for {PROD} → {'allowed' if one.allowed else 'refused'}: "
         + "; ".join(r for r in one.reasons if "needs" in r))
     _device_login("omar", say)
-    two = approvals.approve("digits", version, PROD)
+    two = approvals.approve(Context(), "digits", version, PROD)
     say(f"  omar approved for {PROD} → {'allowed' if two.allowed else 'refused'}: "
         + "; ".join(r for r in two.reasons if r.startswith("approved by")))
     if not (two.allowed and not one.allowed):

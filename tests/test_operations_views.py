@@ -19,9 +19,11 @@ def _stamp(delta: timedelta) -> str:
 
 @pytest.fixture()
 def recorded(db_url: str, mlctl_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from control_plane import approvals, registry
+    from control_plane import registry
     from control_plane.access.roles import write_assignments
     from control_plane.release.models import LiveServiceRow, ReleaseRow
+    from control_plane.services import Context
+    from control_plane.services import approvals as approval_service
     from control_plane.store import session_scope
 
     write_assignments(ROLES)
@@ -32,7 +34,7 @@ def recorded(db_url: str, mlctl_home: Path, tmp_path: Path, monkeypatch: pytest.
                       code_commit="3f2c1e9")
     registry.register("fraud", "1", make_model(tmp_path / "d", "d"), code_commit="3f2c1e9")
     monkeypatch.setenv("MLCTL_ACTOR", "amira")
-    approvals.approve("digits", "2", "uae-local")
+    approval_service.approve(Context(), "digits", "2", "uae-local")
     rows = [
         ("rel-a", "digits", "1", "DONE", "eli", timedelta(days=3)),
         ("rel-b", "digits", "2", "ROLLED_BACK", "pat", timedelta(hours=5)),

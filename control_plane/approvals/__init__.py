@@ -1,9 +1,9 @@
 """Environment approvals and the release gate.
 
-``approve(name, version, env)`` records the current actor's approval (RBAC action ``approve``;
-never the registrant's own); ``gate(name, version, env)`` asks ``policies/release.rego`` whether
-the recorded approvals satisfy the rule of the environment's declared tier and returns every
-reason. Both are audited. ``env`` is a blueprint environment (``uae-prod-aws``, a blueprint path,
+``record_approval(name, version, env, approver)`` records an approval (never the registrant's
+own; who may approve is checked by ``control_plane.services.approvals.approve``);
+``gate(name, version, env)`` asks ``policies/release.rego`` whether the recorded approvals satisfy
+the rule of the environment's declared tier and returns every reason. Both are audited. ``env`` is a blueprint environment (``uae-prod-aws``, a blueprint path,
 or a loaded ``Environment``); approvals are recorded per environment, not per tier, so approving
 for one prod environment does not approve for another.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,12 +28,15 @@ from control_plane.registry.view import ModelVersion
 from control_plane.settings import POLICIES_DIR
 from control_plane.store import session_scope
 
+if TYPE_CHECKING:
+    from control_plane.identity import Actor
+
 TIERS = ("dev", "staging", "prod")
 RELEASE_POLICY = POLICIES_DIR / "release.rego"
 _policy: Any = None
 _lock = threading.Lock()
 
-__all__ = ["TIERS", "Approval", "Decision", "approvals_for", "approve", "gate"]
+__all__ = ["TIERS", "Approval", "Decision", "approvals_for", "gate", "record_approval"]
 
 
 @dataclass(frozen=True)
@@ -147,20 +150,20 @@ def gate(name: str, version: str, env: str | Environment) -> Decision:
     return decision
 
 
-def approve(name: str, version: str, env: str | Environment) -> Decision:
-    """Record the current actor's approval of NAME:V for ENV; return the gate decision after it.
+def record_approval(name: str, version: str, env: str | Environment, approver: Actor) -> Decision:
+    """Record ``approver``'s approval of NAME:V for ENV; return the gate decision after it.
 
-    Refused (and audited) without the ``approve`` permission, for the registrant's own model,
-    twice by the same person, and, in a staging or prod environment, for an identity that was
-    only asserted (``--as``). The approval binds to the registered root digest.
+    The caller has authorized the approver (``services.approvals.approve``: the ``approve``
+    permission, and in a staging or prod environment a verified identity). Refused here (and
+    audited) for the registrant's own model; approving twice is a no-op. The approval binds to
+    the registered root digest.
     """
-    from control_plane.access import authorize, roles_of
+    from control_plane.access import roles_of
 
     environment = _environment(env)
     mv = get_version(name, version)
     subject = f"{mv.ref}@{environment.name}"
-    me = _acting()
-    authorize("approve", subject, env=environment)
+    me = approver
     who = me.name
     if who == mv.registered_by:
         reason = f"{who} registered {mv.ref} and cannot approve it (separation of duties)"
@@ -185,9 +188,3 @@ def approve(name: str, version: str, env: str | Environment) -> Decision:
     except IntegrityError:
         pass  # already approved by this person: approving twice is a no-op, it never counts twice
     return _evaluate(mv, environment)
-
-
-def _acting() -> Any:
-    from control_plane import identity
-
-    return identity.current()

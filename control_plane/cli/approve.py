@@ -1,4 +1,5 @@
-"""``mlctl approve NAME:V --env ENV``: record an approval and show the gate's decision."""
+"""``mlctl approve NAME:V --env ENV``: record an approval and show the gate's decision
+(the verb: ``control_plane.services.approvals.approve``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from control_plane import approvals
-from control_plane.output import OutputFormat, OutputOption, console, emit_json
+from control_plane.output import OutputFormat, OutputOption, render
 from control_plane.registry import parse_ref
+from control_plane.services import Context, approvals
 
 
 def approve(
@@ -23,14 +24,7 @@ def approve(
 
     Example: mlctl approve fraud:3 --env uae-prod-aws"""
     name, version = parse_ref(ref)
-    decision = approvals.approve(name, version, env)
-    if output is OutputFormat.json:
-        emit_json(decision.as_dict())
-        return
-    state = "[green]release allowed[/]" if decision.allowed else "[yellow]release not yet allowed[/]"
-    console.print(f"approval recorded for [bold]{decision.ref}[/] in {decision.env} ({decision.tier} tier); {state}")
-    for reason in decision.reasons:
-        console.print(f"  - {reason}")
+    render(approvals.approve(Context(), name, version, env), output)
 
 
 COMMANDS = {"approve": approve}

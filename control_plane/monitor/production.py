@@ -5,12 +5,8 @@ validation gate's default baseline."""
 from __future__ import annotations
 
 import contextlib
-import io
-import sys
 from dataclasses import dataclass
 from typing import Any
-
-import typer
 
 from control_plane.errors import MlctlError
 
@@ -72,28 +68,26 @@ def service_version(service: str) -> ProductionVersion | None:
 
 
 def rollback(service: str) -> dict[str, Any]:
-    """Roll ``service`` back through the release engine (``mlctl release rollback``'s code path).
-
-    The release package exposes rollback only as its CLI command, so it is called here with its
-    human output sent to stderr: our own ``--output json`` on stdout stays parseable.
-    """
+    """Roll ``service`` back (drift remediation): the release service's ``rollback``, the same verb
+    as ``mlctl release rollback``, with its RBAC and audit, as the acting identity."""
     try:
-        from control_plane.cli.release import rollback as release_rollback
-        from control_plane.output import OutputFormat
+        # Function-level: the service layer sits above monitor (drift remediation is a verb calling
+        # another verb); importing it at module level would close a services -> monitor -> services loop.
+        from control_plane.services import Context
+        from control_plane.services import release as releases
     except ImportError:
         return {"action": "rollback", "ok": False, "error": "the release engine is not installed"}
-    sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sys.stderr if sys.stderr else sink):
-            release_rollback(service, OutputFormat.table)
+        view = releases.rollback(Context(), service)
     except MlctlError as exc:
         return {"action": "rollback", "ok": False, "error": exc.message}
-    except (typer.Exit, SystemExit) as exc:  # the rollback release itself rolled back or paused
-        code = getattr(exc, "exit_code", getattr(exc, "code", 1))
+    if view.refusal is not None:
+        return {"action": "rollback", "ok": False, "error": view.refusal.message}
+    if view.exit_code:  # the rollback release itself rolled back or paused
         return {
             "action": "rollback",
             "ok": False,
-            "error": f"the rollback release did not finish (exit {code})",
+            "error": f"the rollback release did not finish (exit {view.exit_code})",
         }
     from control_plane.release.engine import live
 

@@ -8,6 +8,8 @@ the demo short.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +43,41 @@ def _printer() -> Any:
     return on_status
 
 
-def segment(home: Path, eng: Any) -> dict[str, Any]:
+@contextmanager
+def _children_act_as(ctx: Any) -> Iterator[None]:
+    """Run pipeline verbs as ``ctx``'s actor. KFP's local runner runs each step (the register and
+    sign steps among them) in a new Python process, which inherits the environment and nothing of
+    this process's settings object: the actor reaches those processes as ``MLCTL_ACTOR``, for the
+    block only. (The lasting fix: the pipeline engine hands the Context's actor to its steps.)"""
     import os
 
+    saved = os.environ.get("MLCTL_ACTOR")
+    os.environ["MLCTL_ACTOR"] = ctx.actor.name
+    try:
+        with ctx.acting():
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLCTL_ACTOR", None)
+        else:
+            os.environ["MLCTL_ACTOR"] = saved
+
+
+def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:
+    """``ctx``: the demo's Context for eli (the ml-engineer who runs pipelines and releases);
+    ``hooks``: the release progress printer."""
     import boto3
 
     from blueprints import load_environment
-    from control_plane.access import authorize
     from control_plane.local.emulator import client_kwargs
     from control_plane.pipelines import load_config, watch_once
     from control_plane.release import ReleaseConfig
     from control_plane.release.analysis import Thresholds
     from control_plane.samples.pipeline import write_datasets
+    from control_plane.services import release
     from control_plane.settings import DEFAULT_BLUEPRINT
 
     _say("[bold]8. continuous training[/] (new data in the bucket → KFP pipeline → signed version → release)")
-    os.environ["MLCTL_ACTOR"] = "eli"
     cfg = load_config("digits")
     env = load_environment(DEFAULT_BLUEPRINT)
     s3 = boto3.client("s3", **client_kwargs(env))
@@ -67,12 +88,14 @@ def segment(home: Path, eng: Any) -> dict[str, Any]:
     data = write_datasets(home / "demo-data")
 
     s3.put_object(Bucket=bucket, Key=key, Body=data["v1"].read_bytes())
-    watch_once(cfg, adopt=True)
+    with _children_act_as(ctx):
+        watch_once(cfg, adopt=True)
     _say(f"  watching {cfg.source}: v1 (what production was trained on) adopted, nothing trained")
 
     s3.put_object(Bucket=bucket, Key=key, Body=data["v2"].read_bytes())
     _say("  data set v2 landed (1,797 rows instead of 1,200) → pipeline:")
-    result = watch_once(cfg, on_status=_printer())
+    with _children_act_as(ctx):
+        result = watch_once(cfg, on_status=_printer())
     if result.run is None or result.run.registered is None:
         from control_plane.errors import MlctlError
 
@@ -81,16 +104,17 @@ def segment(home: Path, eng: Any) -> dict[str, Any]:
     ref = result.run.registered
     version = ref.split(":", 1)[1]
     _say(f"  registered and signed {ref} (run {result.run.run_id}, data {result.observation['sha256'][:12]}…)")
-    again = watch_once(cfg)
+    with _children_act_as(ctx):
+        again = watch_once(cfg)
     _say(f"  watch again: {'changed?!' if again.changed else 'no change, nothing trained'}")
 
-    authorize("release", f"{SERVICE}:{version}@uae-local")
     ship = ReleaseConfig(strategy="blue-green", analysis_window=1, scale_down_delay=120,
                          pre_analysis_requests=30, thresholds=Thresholds(min_requests=0))
-    rel = eng.run(eng.start(model_name=SERVICE, version=version, env_name="uae-local", config=ship))
+    rel = release.start(ctx, SERVICE, version, "uae-local", ship, hooks=hooks)
     _say(f"  release {ref}: {rel.state}")
     if rel.state != "DONE":
         from control_plane.errors import MlctlError
 
-        raise MlctlError(f"release of {ref} ended {rel.state}: {rel.reasons}", hint="see $MLCTL_HOME/logs")
+        reasons = (rel.data or {}).get("reasons")
+        raise MlctlError(f"release of {ref} ended {rel.state}: {reasons}", hint="see $MLCTL_HOME/logs")
     return {"registered": ref, "run_id": result.run.run_id, "released": rel.state}

@@ -12,7 +12,14 @@ import pytest
 from control_plane import approvals, audit, registry
 from control_plane.access import authorize, check
 from control_plane.errors import PolicyViolation
+from control_plane.services import Context
+from control_plane.services import approvals as approval_service
 from tests.registry.conftest import run_cli
+
+
+def _approve(name: str, version: str, env: str) -> approvals.Decision:
+    """`mlctl approve`'s verb (RBAC, then the record), as the current identity."""
+    return approval_service.approve(Context(), name, version, env).decision
 
 
 @pytest.fixture()
@@ -114,7 +121,7 @@ def test_self_approval_is_refused(db_url: str, oidc: Any, model_dir: Path, tmp_p
     registry.sign("fraud", "s")
     oidc.login("amira")
     with pytest.raises(PolicyViolation, match="amira registered fraud:s and cannot approve it"):
-        approvals.approve("fraud", "s", PROD)
+        _approve("fraud", "s", PROD)
     gate = approvals.gate("fraud", "s", PROD)
     assert not gate.allowed and any("needs 2 distinct approvers" in r for r in gate.reasons)
     denied = [e for e in audit.entries() if e.action == "approve"]
@@ -127,13 +134,13 @@ def test_asserted_identity_cannot_act_in_staging_or_prod(signed_model: Callable[
     for env, tier in ((PROD, "prod"), (staging, "staging")):
         act_as("amira")  # an approver by the roles file, but only asserted
         with pytest.raises(PolicyViolation) as exc:
-            approvals.approve("fraud", version, env)
+            _approve("fraud", version, env)
         assert f"({tier} tier) needs a server-verified identity" in exc.value.message
         assert "'amira' is only asserted (--as / MLCTL_ACTOR)" in exc.value.message
         assert "mlctl login" in (exc.value.hint or "")
     assert approvals.approvals_for("fraud", version, PROD) == []
     act_as("amira")
-    assert approvals.approve("fraud", version, "uae-local").allowed  # dev tier: asserted is fine
+    assert _approve("fraud", version, "uae-local").allowed  # dev tier: asserted is fine
     refused = [e for e in audit.entries() if e.action == "approve" and e.decision == "deny"]
     assert len(refused) == 2 and refused[0].details["check"] == "identity"
     allowed = [e for e in audit.entries() if e.action == "approve" and e.decision == "allow"]
@@ -145,14 +152,14 @@ def test_prod_matrix(db_url: str, signed_model: Callable[[str], str], oidc: Any,
     assert approvals.gate("fraud", version, "uae-local").allowed  # dev: no approval needed
     assert not approvals.gate("fraud", version, staging).allowed
     oidc.login("amira")
-    one = approvals.approve("fraud", version, PROD)
+    one = _approve("fraud", version, PROD)
     assert not one.allowed and one.tier == "prod"
     assert "prod needs 2 distinct approvers other than the registrant; fraud:internal has 1 (amira)" in one.reasons
-    again = approvals.approve("fraud", version, PROD)  # the same person twice still counts once
+    again = _approve("fraud", version, PROD)  # the same person twice still counts once
     assert not again.allowed
-    assert approvals.approve("fraud", version, staging).allowed
+    assert _approve("fraud", version, staging).allowed
     oidc.login("omar")
-    two = approvals.approve("fraud", version, PROD)
+    two = _approve("fraud", version, PROD)
     assert two.allowed, two.reasons
     assert "approved by amira, omar" in two.reasons
     assert approvals.gate("fraud", version, PROD).allowed
@@ -168,7 +175,7 @@ def test_a_workload_approval_never_counts_in_prod(signed_model: Callable[[str], 
     version = signed_model("internal")
     oidc.map_clients(tmp_path / "identity.yaml", ci_pipeline=["approver"])  # misconfigured on purpose
     oidc.login_workload()
-    decision = approvals.approve("fraud", version, PROD)
+    decision = _approve("fraud", version, PROD)
     assert not decision.allowed
     assert "approval by 'ci-pipeline' ignored: it was not made by a verified person" in decision.reasons
     assert any("has 0" in r for r in decision.reasons)
@@ -177,13 +184,13 @@ def test_a_workload_approval_never_counts_in_prod(signed_model: Callable[[str], 
 def test_pii_needs_a_security_officer(db_url: str, signed_model: Callable[[str], str], oidc: Any) -> None:
     version = signed_model("pii")
     oidc.login("amira")
-    approvals.approve("fraud", version, PROD)
+    _approve("fraud", version, PROD)
     oidc.login("omar")
-    two = approvals.approve("fraud", version, PROD)
+    two = _approve("fraud", version, PROD)
     assert not two.allowed
     assert "prod release of a pii model needs an approval by a security-officer; fraud:pii has none" in two.reasons
     oidc.login("sara")
-    three = approvals.approve("fraud", version, PROD)
+    three = _approve("fraud", version, PROD)
     assert three.allowed, three.reasons
     assert "security-officer approval by sara" in three.reasons
 
@@ -193,18 +200,18 @@ def test_unsigned_model_cannot_reach_prod(roles: Path, act_as: Callable[[str], N
     act_as("dana")
     registry.register("fraud", "u", model_dir, code_commit="abcdef1")
     oidc.login("amira")
-    approvals.approve("fraud", "u", PROD)
+    _approve("fraud", "u", PROD)
     oidc.login("omar")
-    decision = approvals.approve("fraud", "u", PROD)
+    decision = _approve("fraud", "u", PROD)
     assert not decision.allowed and any("is not signed" in r for r in decision.reasons)
 
 
 def test_revoked_role_withdraws_approval(signed_model: Callable[[str], str], oidc: Any, tmp_path: Path) -> None:
     version = signed_model("internal")
     oidc.login("amira")
-    approvals.approve("fraud", version, PROD)
+    _approve("fraud", version, PROD)
     oidc.login("omar")
-    assert approvals.approve("fraud", version, PROD).allowed
+    assert _approve("fraud", version, PROD).allowed
     oidc.map_groups(tmp_path / "identity.yaml", mlctl_approver=["auditor"])  # the group loses approver
     gate = approvals.gate("fraud", version, PROD)
     assert not gate.allowed
@@ -261,12 +268,12 @@ def test_staging_and_prod_refuse_a_home_others_can_read(
     mlctl_home.chmod(0o755)
     try:
         with pytest.raises(PolicyViolation) as exc:
-            approvals.approve("fraud", version, PROD)
+            _approve("fraud", version, PROD)
         assert "is readable by other users (mode 755)" in exc.value.message
         assert exc.value.hint == f"chmod 700 {mlctl_home}"
-        assert approvals.approve("fraud", version, "uae-local").allowed  # dev: a warning only
+        assert _approve("fraud", version, "uae-local").allowed  # dev: a warning only
     finally:
         mlctl_home.chmod(0o700)
     with pytest.raises(PolicyViolation) as exc:  # private again: the identity check is next
-        approvals.approve("fraud", version, PROD)
+        _approve("fraud", version, PROD)
     assert "needs a server-verified identity" in exc.value.message
