@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, bindparam, event, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from control_plane import identity as acting  # `identity` is record()'s parameter
 from control_plane.audit import heads, merkle, seal
 from control_plane.audit.entry import HASHED_FIELDS, Identity, canonical_json, leaf_data, stored_columns
 from control_plane.audit.models import AuditHead, AuditRow, TreeHeadRow
@@ -132,8 +133,6 @@ _METHODS = {"verified": "oidc", "asserted": "asserted", "os-user": "os-user"}
 
 def _acting_identity() -> dict[str, Any]:
     """The process's acting identity (control_plane.identity), as an entry's identity field."""
-    from control_plane import identity as acting  # imports the roles file's reader: kept lazy (cycle)
-
     me = acting.current()
     v = me.verified
     return Identity(actor=me.name, roles=me.roles, method=_METHODS[me.source],
@@ -170,8 +169,6 @@ def record(
     roles = [str(r) for r in ident.get("roles", [])]
     if identity is None:
         # How we know who acted, also in the entry's details (what `audit list` shows).
-        from control_plane import identity as acting
-
         details = {**dict(details or {}), "identity": acting.current().audit_view()}
     fields = {
         "ts": _now(),

@@ -86,7 +86,7 @@ def _fail(path: Path, what: str) -> PolicyViolation:
 
 
 def _roles_map(path: Path, where: str, value: Any) -> dict[str, list[str]]:
-    from control_plane.access.roles import ROLES
+    from control_plane.identity.roles import ROLES
 
     if value is None:
         return {}
