@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from control_plane.errors import PolicyViolation
+from control_plane.identity.roles import ROLES
 from control_plane.settings import mlctl_home
 
 # Asymmetric signatures only: `none` and the HS* family (a shared secret, or the classic attack of
@@ -86,8 +87,6 @@ def _fail(path: Path, what: str) -> PolicyViolation:
 
 
 def _roles_map(path: Path, where: str, value: Any) -> dict[str, list[str]]:
-    from control_plane.identity.roles import ROLES
-
     if value is None:
         return {}
     if not isinstance(value, dict):
