@@ -2,7 +2,7 @@
 
 The actor comes from :func:`control_plane.identity.current` (a verified OIDC token, or in dev
 tiers ``--as`` / the OS user); a verified identity's roles come from the identity file, an
-asserted one's from the roles file (:mod:`control_plane.access.roles`); which role may do what is
+asserted one's from the roles file (:mod:`control_plane.identity.roles`); which role may do what is
 decided by ``policies/rbac.rego``. Deny by default: no actor, no roles file, no role granting the action,
 or an action the policy does not know, all deny, with reasons and a fix.
 """
@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from control_plane.access.roles import ROLES, create_hint, load_assignments, roles_file, roles_of
+from control_plane import audit, identity
 from control_plane.errors import PolicyViolation
+from control_plane.identity.roles import ROLES, create_hint, load_assignments, roles_file, roles_of
 from control_plane.settings import POLICIES_DIR
 
 if TYPE_CHECKING:
@@ -42,23 +43,19 @@ def _rbac() -> Any:
     global _policy
     with _policy_lock:
         if _policy is None:
-            from control_plane.policy.rego import RegoPolicy
+            from control_plane.policy.rego import RegoPolicy  # lazy: regopy's engine, on the first check
 
             _policy = RegoPolicy([RBAC_POLICY])
         return _policy
 
 
 def current_identity() -> tuple[str | None, list[str]]:
-    from control_plane import identity
-
     me = identity.current()
     return me.name, me.roles
 
 
 def check(action: str, subject: str) -> AccessDecision:
     """Evaluate RBAC for the current actor without raising."""
-    from control_plane import identity
-
     me = identity.current()
     who: str | None = me.name
     if me.is_verified:
@@ -91,14 +88,14 @@ def authorize(action: str, subject: str, *, env: Environment | None = None) -> A
     done its work.
     """
     if env is not None:
-        from control_plane import identity
-
-        identity.require_verified(env, action, subject)
+        refused = identity.refusal(env, action)
+        if refused is not None:
+            audit.record(action=action, subject=subject, decision="deny", reasons=[refused.reason],
+                         details=refused.details)
+            raise PolicyViolation(refused.reason, hint=refused.hint)
     decision = check(action, subject)
     if decision.allowed:
         return decision
-    from control_plane import audit
-
     audit.record(action=action, subject=subject, decision="deny", reasons=decision.reasons,
                  details={"check": "rbac"})
     if decision.actor is None:
@@ -117,6 +114,4 @@ def authorize(action: str, subject: str, *, env: Environment | None = None) -> A
 
 
 def _verified() -> bool:
-    from control_plane import identity
-
     return identity.current().is_verified

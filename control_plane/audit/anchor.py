@@ -20,6 +20,7 @@ from typing import Any
 
 from control_plane.audit.heads import SignedHead
 from control_plane.errors import InfraError
+from control_plane.local.emulator import client_kwargs
 
 PREFIX = "audit-heads"
 
@@ -55,9 +56,7 @@ class S3Anchor:
                 "MLCTL_AUDIT_BLUEPRINT at an AWS environment",
             )
         if client is None:
-            import boto3
-
-            from control_plane.local.emulator import client_kwargs
+            import boto3  # lazy: boto3 (~0.3 s), only for the S3 anchor
 
             client = boto3.client("s3", **client_kwargs(env))
         return cls(bucket=env.registries.log_bucket, retention_days=env.logging.retention_days, client=client,

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, event, insert, update
 from sqlalchemy.orm import Session
 
+from control_plane import identity as acting  # `identity` is record()'s parameter
 from control_plane.audit import merkle, seal
 from control_plane.audit.checkpoints import checkpoint
 from control_plane.audit.entry import HASHED_FIELDS, Identity, canonical_json, leaf_data, stored_columns
@@ -66,8 +67,6 @@ _METHODS = {"verified": "oidc", "asserted": "asserted", "os-user": "os-user"}
 
 def _acting_identity() -> dict[str, Any]:
     """The process's acting identity (control_plane.identity), as an entry's identity field."""
-    from control_plane import identity as acting  # imports the roles file's reader: kept lazy (cycle)
-
     me = acting.current()
     v = me.verified
     return Identity(actor=me.name, roles=me.roles, method=_METHODS[me.source],
@@ -104,8 +103,6 @@ def record(
     roles = [str(r) for r in ident.get("roles", [])]
     if identity is None:
         # How we know who acted, also in the entry's details (what `audit list` shows).
-        from control_plane import identity as acting
-
         details = {**dict(details or {}), "identity": acting.current().audit_view()}
     fields = {
         "ts": now(),

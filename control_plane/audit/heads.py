@@ -23,9 +23,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
+from control_plane import environments
 from control_plane.audit.entry import canonical_json
 from control_plane.errors import MlctlError
-from control_plane.settings import audit_log_id, audit_signer_kind, audit_trusted_keys, state_dir
+from control_plane.settings import (
+    audit_blueprint,
+    audit_log_id,
+    audit_signer_kind,
+    audit_trusted_keys,
+    state_dir,
+)
+from control_plane.signing.keys import key_fingerprint, load_p256_public_key
+from control_plane.signing.signers import get_signer
+from control_plane.store import database_url
 
 # Domain separation: a head signature can never be mistaken for a model signature by the same key.
 SIGNING_CONTEXT = b"mlctl-audit-tree-head/v1\n"
@@ -66,24 +78,15 @@ def log_id() -> str:
     configured = audit_log_id()
     if configured:
         return configured
-    from sqlalchemy.engine import make_url
-
-    from control_plane.store import database_url
-
     url = make_url(database_url()).render_as_string(hide_password=True)
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def audit_environment() -> Any:
-    from control_plane.environments import load
-    from control_plane.settings import audit_blueprint
-
-    return load(audit_blueprint())
+    return environments.load(audit_blueprint())
 
 
 def signer() -> Any:
-    from control_plane.signing.signers import get_signer
-
     kind = audit_signer_kind()
     return get_signer(kind, audit_environment() if kind == "kms" else None)
 
@@ -100,8 +103,6 @@ class Keyring:
     """Public keys heads may be signed with, by key id (sha256 of the SubjectPublicKeyInfo)."""
 
     def __init__(self, pems: dict[str, bytes], source: str) -> None:
-        from control_plane.signing.keys import load_p256_public_key
-
         self.pems = pems
         self.source = source
         # Keys parsed once, and each distinct head checked once: the same head sits in the database,
@@ -111,8 +112,6 @@ class Keyring:
 
     @classmethod
     def trusted(cls) -> Keyring:
-        from control_plane.signing.keys import key_fingerprint, load_p256_public_key
-
         paths = audit_trusted_keys()
         if paths:
             pems: dict[str, bytes] = {}

@@ -17,6 +17,7 @@ from control_plane.audit import heads, merkle
 from control_plane.audit.entry import HASHED_FIELDS, canonical_json
 from control_plane.audit.trail import AuditReport
 from control_plane.errors import MlctlError
+from control_plane.signing.keys import key_fingerprint, load_p256_public_key
 
 
 def load_heads(paths: Sequence[Path]) -> list[heads.SignedHead]:
@@ -43,8 +44,6 @@ def load_heads(paths: Sequence[Path]) -> list[heads.SignedHead]:
 
 
 def verify_export(export: Path, head_paths: Sequence[Path], public_keys: Sequence[Path]) -> AuditReport:
-    from control_plane.signing.keys import key_fingerprint, load_p256_public_key
-
     pems = {}
     for k in public_keys:
         pem = k.read_bytes()

@@ -96,6 +96,9 @@ def _root(
     if no_color:
         disable_color()
     configure(actor=as_actor)  # flags go into the settings object, never back into os.environ
+    from control_plane.monitor import retrain
+
+    retrain.subscribe()  # composition root: a registration in this process checks the retrain triggers
 
 
 for _module, _name in COMMAND_GROUPS:

@@ -181,7 +181,7 @@ class LocalDriver:
     def shadow_records(self, service: str, since: float) -> list[dict[str, Any]]:
         """The request log's records of ``service`` written at or after ``since`` (epoch seconds):
         each names its colour, the gateway's request id, status, latency and outputs."""
-        from control_plane.monitor.request_log import records_since
+        from control_plane.request_log import records_since
 
         return records_since(service, since)
 

@@ -39,12 +39,12 @@ def _args(argv: list[str]) -> argparse.Namespace:
 class RequestLog:
     """The service's live request log, which ``mlctl monitor drift SERVICE`` reads: records are
     minimised (configured features only, PII-tagged fields dropped or hashed) and kept for a
-    limited time; see control_plane/monitor/request_log.py (``RequestLogWriter``)."""
+    limited time; see control_plane/request_log/__init__.py (``RequestLogWriter``)."""
 
     def __init__(
         self, service: str, model: str | None, version: str | None, colour: str | None = None
     ) -> None:
-        from control_plane.monitor.request_log import RequestLogWriter
+        from control_plane.request_log import RequestLogWriter
 
         self._writer = RequestLogWriter(service, model, version, colour=colour)
 

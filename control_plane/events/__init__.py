@@ -13,6 +13,12 @@
 A sink outage never fails the caller unless that sink says ``required: true``. Event data is
 scrubbed before it leaves: values under secret-looking keys and strings that carry PII are
 replaced by a marker naming the kind, never the value.
+
+In-process subscribers (``subscribe(event_type, handler)``) are how one domain reacts to another's
+event without importing it: the registry emits ``model.registered``; the retrain triggers
+(``monitor.retrain``) subscribe to it, wired by the composition roots (``monitor.retrain.subscribe``
+from the service layer, the CLI and the pipeline's register step). A handler runs after the event
+is recorded and delivered; its ``MlctlError`` reaches the emitter.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +55,23 @@ __all__ = [
     "emit",
     "event_log_path",
     "read_event_log",
+    "subscribe",
 ]
+
+Handler = Callable[[dict[str, Any]], None]
+_subscribers: dict[str, list[Handler]] = {}
+
+
+def _full_type(event_type: str) -> str:
+    return event_type if event_type.startswith(TYPE_PREFIX) else TYPE_PREFIX + event_type
+
+
+def subscribe(event_type: str, handler: Handler) -> None:
+    """Call ``handler(event)`` in this process for every ``event_type`` emitted here (idempotent:
+    subscribing the same handler twice calls it once)."""
+    handlers = _subscribers.setdefault(_full_type(event_type), [])
+    if handler not in handlers:
+        handlers.append(handler)
 
 
 @dataclass(frozen=True)
@@ -74,9 +96,9 @@ def _source() -> str:
 
 def build_event(event_type: str, subject: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The structured-mode CloudEvent as a JSON-ready dict (validated by the cloudevents package)."""
-    from cloudevents.http import CloudEvent
+    from cloudevents.http import CloudEvent  # lazy: the cloudevents SDK, only when an event is built
 
-    full_type = event_type if event_type.startswith(TYPE_PREFIX) else TYPE_PREFIX + event_type
+    full_type = _full_type(event_type)
     attributes = {
         "specversion": SPEC_VERSION,
         "type": full_type,
@@ -151,6 +173,8 @@ def emit(event_type: str, subject: str, data: Mapping[str, Any]) -> Emitted:
             hint="bring the sink back (or set `required: false` for it in events.yaml), then replay "
             "the dead-letter file with `mlctl monitor events replay`",
         )
+    for handler in list(_subscribers.get(event["type"], ())):
+        handler(event)
     return Emitted(event=event, results=tuple(results))
 
 

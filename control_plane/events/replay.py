@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from control_plane.events import append_dead_letter, dead_letter_lock, dead_letter_path
 from control_plane.events.config import load_sinks
 from control_plane.events.delivery import deliver
 
@@ -23,7 +24,6 @@ class ReplayResult:
 
 
 def replay() -> ReplayResult:
-    from control_plane.events import append_dead_letter, dead_letter_lock, dead_letter_path
 
     path = dead_letter_path()
     taken = path.with_name(f"dead-letter.replaying-{os.getpid()}.jsonl")

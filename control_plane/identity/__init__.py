@@ -9,8 +9,9 @@
    Refreshed first when it is about to expire and a refresh token exists.
 3. The operating-system user: also asserted (source ``os-user``), dev tier only.
 
-``require_verified(env, action)`` refuses a state-changing verb in a staging or prod environment
-unless the identity is verified. Until the API server exists (``mlctl server``, next issue) the
+``refusal(env, action)`` says why a state-changing verb may not run in a staging or prod
+environment (an identity that is not verified, a ``$MLCTL_HOME`` others can read);
+``access.authorize`` audits and raises it. Until the API server exists (``mlctl server``, next issue) the
 token is verified in the mlctl process; the server will do it on its side of the wire.
 """
 
@@ -25,12 +26,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from control_plane.errors import PolicyViolation
+from control_plane.identity import config, login, tokens
+from control_plane.identity.roles import roles_of
 from control_plane.identity.verifier import TokenRejected, VerifiedIdentity, Verifier
+from control_plane.settings import current as current_settings
+from control_plane.settings import mlctl_home
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
 
-__all__ = ["Actor", "TokenRejected", "VerifiedIdentity", "acting", "current", "require_verified", "verifier"]
+__all__ = ["Actor", "Refusal", "TokenRejected", "VerifiedIdentity", "acting", "current", "refusal", "verifier"]
 
 Source = Literal["verified", "asserted", "os-user"]
 _verifiers: dict[tuple[str, float], Verifier] = {}
@@ -59,8 +64,6 @@ class Actor:
 
 def verifier() -> Verifier | None:
     """The process's verifier for the current identity file (None without one)."""
-    from control_plane.identity import config
-
     path = config.identity_file()
     try:
         key = (str(path), path.stat().st_mtime)
@@ -77,8 +80,6 @@ def verifier() -> Verifier | None:
 
 
 def _from_token() -> Actor | None:
-    from control_plane.identity import login, tokens
-
     cached = tokens.load()
     if cached is None:
         return None
@@ -113,13 +114,10 @@ def acting(actor: Actor) -> Iterator[Actor]:
 
 
 def current() -> Actor:
-    from control_plane.access.roles import roles_of
-    from control_plane.settings import current as settings
-
     bound = _acting.get()
     if bound is not None:
         return bound
-    asserted = settings().actor
+    asserted = current_settings().actor
     if asserted:
         return Actor(asserted, "asserted", roles_of(asserted))
     verified = _from_token()
@@ -129,36 +127,42 @@ def current() -> Actor:
     return Actor(user, "os-user", roles_of(user))
 
 
-def _require_private_home(env: Environment, action: str, subject: str) -> None:
+@dataclass(frozen=True)
+class Refusal:
+    """Why the acting identity may not change an environment: what ``access.authorize`` audits as
+    the denial (``reason``, ``details``) and raises (``reason``, ``hint``). Identity only decides;
+    recording is access control's (identity sits below the audit trail, which records who acted)."""
+
+    reason: str
+    hint: str
+    details: dict[str, Any]
+
+
+def _private_home_refusal(env: Environment, action: str) -> Refusal | None:
     """Staging and prod: no state change from a home others can read (its database, keys and audit
     copies could have been read or swapped); dev tiers only get the warning settings prints."""
-    from control_plane.settings import mlctl_home
-
     home = mlctl_home()
     mode = home.stat().st_mode & 0o777
-    if mode & 0o077:
-        from control_plane import audit
-
-        reason = (f"{action} in {env.name} ({env.tier} tier) refused: $MLCTL_HOME {home} is readable by "
-                  f"other users (mode {mode:o})")
-        audit.record(action=action, subject=subject, decision="deny", reasons=[reason],
-                     details={"check": "home", "env": env.name, "tier": str(env.tier)})
-        raise PolicyViolation(reason, hint=f"chmod 700 {home}")
+    if not mode & 0o077:
+        return None
+    reason = (f"{action} in {env.name} ({env.tier} tier) refused: $MLCTL_HOME {home} is readable by "
+              f"other users (mode {mode:o})")
+    return Refusal(reason, f"chmod 700 {home}", {"check": "home", "env": env.name, "tier": str(env.tier)})
 
 
-def require_verified(env: Environment, action: str, subject: str) -> Actor:
-    """The acting identity, if it may change ``env``; refused (and audited) otherwise."""
+def refusal(env: Environment, action: str) -> Refusal | None:
+    """None if the acting identity may change ``env``: any identity in a dev tier; in staging or
+    prod, a verified one working from a private ``$MLCTL_HOME``."""
     who = current()
     if str(env.tier) == "dev":
-        return who
-    _require_private_home(env, action, subject)
+        return None
+    home = _private_home_refusal(env, action)
+    if home is not None:
+        return home
     if who.is_verified:
-        return who
+        return None
     how = "--as / MLCTL_ACTOR" if who.source == "asserted" else "the operating-system user"
     reason = (f"{action} in {env.name} ({env.tier} tier) needs a server-verified identity; "
               f"'{who.name}' is only asserted ({how})")
-    from control_plane import audit
-
-    audit.record(action=action, subject=subject, decision="deny", reasons=[reason],
-                 details={"check": "identity", "env": env.name, "tier": str(env.tier)})
-    raise PolicyViolation(reason, hint="log in with a verified identity: mlctl login (see docs/identity.md)")
+    return Refusal(reason, "log in with a verified identity: mlctl login (see docs/identity.md)",
+                   {"check": "identity", "env": env.name, "tier": str(env.tier)})

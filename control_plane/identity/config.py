@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from control_plane.errors import PolicyViolation
+from control_plane.identity.roles import ROLES
 from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home
 
@@ -85,8 +86,6 @@ def _fail(path: Path, what: str) -> PolicyViolation:
 
 
 def _roles_map(path: Path, where: str, value: Any) -> dict[str, list[str]]:
-    from control_plane.access.roles import ROLES
-
     if value is None:
         return {}
     if not isinstance(value, dict):

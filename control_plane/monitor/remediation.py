@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from control_plane import audit
 from control_plane.errors import MlctlError
 from control_plane.events import emit
 from control_plane.monitor.drift import DriftReport
 from control_plane.monitor.production import rollback
 from control_plane.monitor.retrain import pins_dict
+from control_plane.registry import get_version
 
 
 def _audit(**kwargs: Any) -> None:
-    try:
-        from control_plane import audit
-    except ImportError:  # pragma: no cover - the audit package ships with mlctl
-        return
     audit.record(**kwargs)
 
 
@@ -36,16 +34,6 @@ def _registry_pins(model: str | None, version: str | None) -> dict[str, Any]:
             "datasets": [],
             "features": [],
             "note": "the request log names no model version",
-        }
-    try:
-        from control_plane.registry import get_version
-    except ImportError:
-        return {
-            "model": model,
-            "version": version,
-            "datasets": [],
-            "features": [],
-            "note": "registry not available",
         }
     try:
         return pins_dict(get_version(model, version))

@@ -22,13 +22,14 @@ parse are counted and skipped, never fatal (a server may be writing the last lin
 
 What is written is minimised first and kept for a limited time (``log_policy``: configured
 features only, PII-tagged fields dropped or hashed, detected identifiers redacted, retention by
-age and line count); ``RequestLogWriter`` is the one writer.
+age and line count); ``RequestLogWriter`` is the one writer. The format and the writer live in
+:mod:`control_plane.request_log` (a leaf the serving drivers use); this module reads windows of
+it as tables.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,99 +40,9 @@ import numpy as np
 import pandas as pd
 
 from control_plane.errors import MlctlError, NotFound
-from control_plane.settings import current as settings
-from control_plane.settings import mlctl_home
+from control_plane.request_log import RequestLogWriter, log_path, records_since
 
-
-class RequestLogWriter:
-    """Appends minimised records to a service's request log and enforces its retention.
-
-    Several servers (both colours) append to one file: every append and every prune holds an
-    exclusive ``flock`` on the log, and a writer whose file was replaced by a prune reopens it, so
-    no line is lost or written to a deleted file. Pruning runs at start and every ``prune_every``
-    writes."""
-
-    def __init__(self, service: str, model: str | None, version: str | None, *, colour: str | None = None,
-                 prune_every: int = 1000) -> None:
-        from control_plane.monitor.log_policy import load_policy
-
-        self.path = log_path(service)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.policy = load_policy(service)
-        self._head = {"service": service, "model": model, "version": version, "colour": colour}
-        self._prune_every = prune_every
-        self._writes = 0
-        self._fd = self._open()
-        self.prune()
-
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-
-    def _locked(self) -> Any:
-        import contextlib
-        import fcntl
-
-        @contextlib.contextmanager
-        def lock() -> Any:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                try:
-                    same = os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
-                except FileNotFoundError:
-                    same = False
-                if not same:  # pruned (replaced) by another writer: append to the new file
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                    os.close(self._fd)
-                    self._fd = self._open()
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-        return lock()
-
-    def write(self, inputs: Any, outputs: Any, **extra: Any) -> None:
-        """``extra``: what a shadow comparison joins on (request id, mirror flag, status, seconds);
-        ``t`` (epoch seconds) is what it windows on."""
-        from control_plane.monitor.log_policy import minimise_inputs
-
-        now = datetime.now(tz=UTC)
-        record = {"ts": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "t": now.timestamp(), **self._head, **extra,
-                  "inputs": minimise_inputs(self.policy, inputs), "outputs": outputs}
-        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        with self._locked():
-            os.write(self._fd, line)
-        self._writes += 1
-        if self._writes % self._prune_every == 0:
-            self.prune()
-
-    def prune(self) -> int:
-        """Drop lines older than the retention and beyond ``max_lines``; returns how many."""
-        cutoff = datetime.now(UTC) - timedelta(days=self.policy.retention_days)
-        with self._locked():
-            lines = self.path.read_bytes().splitlines(keepends=True)
-            kept = [ln for ln in lines if _newer_than(ln, cutoff)][-self.policy.max_lines:]
-            dropped = len(lines) - len(kept)
-            if dropped:
-                tmp = self.path.with_name(self.path.name + ".prune")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.writelines(kept)
-                os.replace(tmp, self.path)  # writers see the new inode under the lock and reopen
-        return dropped
-
-
-def _newer_than(line: bytes, cutoff: datetime) -> bool:
-    try:
-        ts = datetime.fromisoformat(str(json.loads(line)["ts"]).replace("Z", "+00:00"))
-    except (ValueError, KeyError, TypeError):
-        return False  # an unreadable line is not kept past a prune
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)) >= cutoff
-
-
-def log_path(service: str) -> Path:
-    root = settings().serving_log_dir or mlctl_home() / "serving"
-    return root / service / "requests.jsonl"
+__all__ = ["RequestLogWriter", "RequestWindow", "log_path", "read_requests", "records_since"]
 
 
 @dataclass
@@ -248,45 +159,3 @@ def read_requests(service: str, *, last: int | None = None, since: str | None = 
     return RequestWindow(
         frame=pd.DataFrame(rows), path=path, lines=lines, bad_lines=bad, model=model, version=version
     )
-
-
-# Two servers append to one log, each stamping a line when its request ends: lines are only
-# roughly in time order, so the backwards scan reads this far past the window's start.
-_SLACK = 10.0
-
-
-def records_since(service: str, since: float) -> list[dict[str, Any]]:
-    """Raw records written at or after ``since`` (epoch seconds) that carry a request id: what a
-    shadow comparison joins per colour. Reads from the end of the log backwards in blocks, so a
-    long-lived log costs only the window's lines."""
-    path = log_path(service)
-    if not path.is_file():
-        return []
-    out: list[dict[str, Any]] = []
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        pos, tail, done = fh.tell(), b"", False
-        while pos > 0 and not done:
-            step = min(1 << 20, pos)
-            pos -= step
-            fh.seek(pos)
-            chunk = fh.read(step) + tail
-            lines = chunk.split(b"\n")
-            tail = lines[0] if pos > 0 else b""
-            for raw in reversed(lines[1:] if pos > 0 else lines):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    continue  # a line being written right now
-                t = rec.get("t")
-                if not isinstance(t, int | float):
-                    continue  # written before request ids were logged
-                if t < since - _SLACK:
-                    done = True
-                    break
-                if t >= since and rec.get("request_id"):
-                    out.append(rec)
-    out.reverse()
-    return out

@@ -1,7 +1,9 @@
 """Retrain triggers: tell the training side when what a production model was trained from moves on.
 
-``check_retrain_triggers(new_version)`` is called by the registry right after it registers a model
-version. It looks at every model version that is in production somewhere and pins the same data
+``check_retrain_triggers(new_version)`` runs right after the registry registers a model version:
+the registry emits ``model.registered`` and ``on_model_registered`` (subscribed by ``subscribe()``,
+which the composition roots call) reads the version back and checks it. The registry does not
+depend on monitoring or on the release engine's tables; this module does. It looks at every model version that is in production somewhere and pins the same data
 set or feature set as ``new_version`` does, and emits ``retrain.required`` for each one whose pin
 is now older (a different version or digest of the same data set / feature set), or whose pinned
 schema differs from the schema just registered.
@@ -18,7 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane import events, registry
 from control_plane.events import emit
+from control_plane.monitor.production import production_versions
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,6 @@ def _schema_fingerprint(schema: Any) -> str | None:
 
 def _production_versions() -> list[Any]:
     """Model versions in production anywhere (from the release engine's live services)."""
-    from control_plane.monitor.production import production_versions
-
     out: list[Any] = []
     for pv in production_versions():
         if pv.record is None:
@@ -181,3 +183,16 @@ def check_retrain_triggers(new_version: Any, production: Iterable[Any] | None = 
         subject = f"{payload['production']['model']}:{payload['production']['version']}"
         events.append(emit("retrain.required", subject, payload).event)
     return events
+
+
+def on_model_registered(event: dict[str, Any]) -> None:
+    """``model.registered`` → ``retrain.required`` for each production model it supersedes. The
+    version is read back from the registry (the event's data is scrubbed for sinks; the pins and
+    schema must be compared as recorded)."""
+    data = event.get("data") or {}
+    check_retrain_triggers(registry.get_version(str(data["model"]), str(data["version"])))
+
+
+def subscribe() -> None:
+    """Wire the retrain triggers to registrations in this process (idempotent)."""
+    events.subscribe("model.registered", on_model_registered)

@@ -69,7 +69,9 @@ def guard(path: str | Path, classification: str | None) -> list[Finding]:
 
 def _audit(path: str | Path, classification: str | None, findings: list[Finding], denied: str | None) -> None:
     """Kinds, counts and places only: the trail must never become a copy of the personal data."""
-    from control_plane import audit
+    from control_plane import (
+        audit,  # lazy: the trail (SQLAlchemy, signers) only when a guard decides; the model server imports pii for its detectors
+    )
 
     audit.record(
         action="pii.guard",

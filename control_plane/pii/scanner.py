@@ -130,7 +130,7 @@ def scan_path(path: str | Path) -> list[Finding]:
         return out
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        import pandas as pd
+        import pandas as pd  # lazy: pandas (~0.5 s) only for tables; events' scrubber imports this package
 
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -138,7 +138,7 @@ def scan_path(path: str | Path) -> list[Finding]:
             return _scan_text(path)  # not tabular after all: still scan every line
         return _scan_frame(path, frame)
     if suffix in (".parquet", ".pq"):
-        from control_plane.monitor.datasets import read_table
+        from control_plane.data.tables import read_table  # lazy: pandas + pyarrow, for Parquet only
 
         return _scan_frame(path, read_table(str(path)))
     if suffix in (".json", ".jsonl"):

@@ -14,6 +14,7 @@ from typing import Any
 
 from control_plane import __version__
 from control_plane.errors import VerificationFailed
+from control_plane.signing import verify_signature
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -79,8 +80,6 @@ def sign_statement(stmt: Mapping[str, Any], signer: Any) -> dict[str, Any]:
 
 def verify_envelope(envelope: Mapping[str, Any], public_key_pem: bytes, root_digest_hex: str) -> dict[str, Any]:
     """Check the envelope's signature and that its subject is ``root_digest_hex``; return the statement."""
-    from control_plane.signing import verify_signature
-
     try:
         payload = base64.b64decode(envelope["payload"], validate=True)
         sigs = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]

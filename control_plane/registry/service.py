@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from control_plane import audit
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, get_store, store_for_uri
-from control_plane.errors import Conflict, NotFound, UsageError
+from control_plane.data.schema import infer_schema
+from control_plane.errors import Conflict, MlctlError, NotFound, UsageError
+from control_plane.events import emit
 from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
@@ -236,10 +239,6 @@ def _eval_schema(src: Path) -> dict[str, Any] | None:
     eval_file = src / "eval.npz"
     if not eval_file.is_file():
         return None
-    import numpy as np
-
-    from control_plane.validate import infer_schema
-
     with np.load(eval_file) as data:
         if "X" not in data:
             return None
@@ -247,13 +246,15 @@ def _eval_schema(src: Path) -> dict[str, Any] | None:
 
 
 def _retrain_triggers(mv: ModelVersion) -> None:
-    """A newer dataset or feature set than a production model pins is a reason to retrain; a
-    failing event sink must not undo a registration that has already happened."""
-    from control_plane.errors import MlctlError
-    from control_plane.monitor.retrain import check_retrain_triggers
-
+    """Announce the registration (``model.registered``): retrain triggers subscribe to it (a newer
+    dataset or feature set than a production model pins is a reason to retrain). A failing event
+    sink or subscriber must not undo a registration that has already happened."""
+    pins = {"datasets": [d.get("ref") for d in mv.lineage.get("datasets") or [] if isinstance(d, dict)],
+            "features": [f"{f.get('name')}@{f.get('version')}" for f in mv.lineage.get("features") or []
+                         if isinstance(f, dict)]}
     try:
-        check_retrain_triggers(mv)
+        emit("model.registered", mv.ref, {"model": mv.name, "version": mv.version, "root_digest": mv.root_digest,
+                                          "classification": mv.classification, **pins})
     except MlctlError as exc:
         info(f"[yellow]warning:[/] retrain triggers not evaluated: {exc.message}")
 

@@ -11,6 +11,11 @@ Modules: ``context`` (Context), ``release`` (start/status/promote/abort/resume/r
 ``infra``, ``operations`` (local environment, drift, monitoring).
 """
 
+from control_plane.monitor import retrain as _retrain
 from control_plane.services.context import Context
+
+# The composition root of in-process event subscriptions: registrations made through the service
+# layer check the retrain triggers (the registry emits model.registered and knows no subscriber).
+_retrain.subscribe()
 
 __all__ = ["Context"]

@@ -217,3 +217,41 @@ def test_drift_remediation_rollback_without_previous_version_is_reported(
     rollback = next(a for a in payload["actions"] if a["action"] == "rollback")
     # the release engine was asked and answered: fraud-svc has no previous version to go back to
     assert rollback["ok"] is False and "no previous version" in rollback["error"]
+
+
+def test_registration_emits_model_registered_and_the_retrain_subscriber_reacts(live_fraud: None, tmp_path: Path) -> None:
+    """The registry knows no subscriber: it emits model.registered; the retrain triggers, wired by a
+    composition root (``retrain.subscribe()``), read the production pins and emit retrain.required."""
+    from control_plane import events, registry
+    from control_plane.monitor import retrain
+
+    newer = tmp_path / "fraud-4"
+    newer.mkdir()
+    (newer / "model.onnx").write_bytes(b"weights v4")
+    key = events.TYPE_PREFIX + "model.registered"
+    before = list(events._subscribers.get(key, []))  # another test's composition root may have wired it
+    events._subscribers[key] = []
+    try:
+        retrain.subscribe()
+        retrain.subscribe()  # idempotent: one reaction per registration
+        registry.register("fraud", "4", newer, code_commit="abcdef2", datasets=[DS_NEW], features=["customer@11"])
+    finally:
+        events._subscribers[key] = []
+    log = read_event_log()
+    [registered] = [e for e in log if e["type"] == "ae.sovereign-mlops.model.registered" and e["subject"] == "fraud:4"]
+    assert registered["data"]["datasets"] == [DS_NEW] and registered["data"]["features"] == ["customer@11"]
+    retrains = [e for e in log if e["type"] == "ae.sovereign-mlops.retrain.required"]
+    assert len(retrains) == 1 and retrains[0]["subject"] == "fraud:3"
+    assert retrains[0]["data"]["service"] == "fraud-svc" and retrains[0]["data"]["triggered_by"] == {
+        "model": "fraud", "version": "4"}
+    assert log.index(registered) < log.index(retrains[0])  # the announcement, then the reaction
+
+    # without a subscriber (a process no composition root wired), registering triggers nothing
+    other = tmp_path / "fraud-5"
+    other.mkdir()
+    (other / "model.onnx").write_bytes(b"weights v5")
+    try:
+        registry.register("fraud", "5", other, code_commit="abcdef3", datasets=[DS_NEW], features=["customer@11"])
+    finally:
+        events._subscribers[key] = before
+    assert len([e for e in read_event_log() if e["type"].endswith("retrain.required")]) == 1

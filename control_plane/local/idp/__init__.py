@@ -246,7 +246,7 @@ def _ensure_identity_file(issuer: str) -> None:
     path = identity_file()
     if path.exists() and not path.read_text(encoding="utf-8").startswith(GENERATED_MARK):
         return
-    from control_plane.access.roles import ROLES
+    from control_plane.identity.roles import ROLES
 
     doc = {
         "audience": AUDIENCE,

@@ -30,7 +30,9 @@ def register_candidate(model_dir: str | Path, cfg: PipelineConfig, *, run_id: st
     parameters and the pipeline run; the SLSA provenance names the run as the builder invocation."""
     from control_plane import registry
     from control_plane.errors import Conflict
+    from control_plane.monitor import retrain
 
+    retrain.subscribe()  # a KFP step is its own process: wire the retrain triggers to this registration
     model_dir = Path(model_dir)
     params = json.loads((model_dir / "params.json").read_text())
     metrics = json.loads((model_dir / "metrics.json").read_text())

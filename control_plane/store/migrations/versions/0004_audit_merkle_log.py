@@ -63,6 +63,7 @@ def upgrade() -> None:
 
 
 def _migrate_chain() -> None:
+    # lazy: alembic loads every revision to build its graph; only this upgrade needs the audit code
     from control_plane.audit import merkle, seal
     from control_plane.audit.entry import HASHED_FIELDS, leaf_data
     from control_plane.errors import VerificationFailed
