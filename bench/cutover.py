@@ -42,12 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+from bench._report import percentile  # noqa: E402
 
 
 def main() -> int:
@@ -161,19 +156,19 @@ def main() -> int:
             hap_switch = _haproxy_switches(hap, body, args, switch_latency)
 
         server_start = statistics.mean(starts.values())
-        p50 = _pct(latencies, 0.5)
+        p50 = percentile(latencies, 0.5)
         results = {
             "model_server_start_s": {c: round(v, 3) for c, v in starts.items()},
             "switch_latency_s": {
                 "n": len(latencies),
                 "p50": round(p50, 4),
-                "p99": round(_pct(latencies, 0.99), 4),
+                "p99": round(percentile(latencies, 0.99), 4),
                 "max": round(max(latencies), 4) if latencies else None,
             },
-            "set_traffic_call_s": {"p50": round(_pct(calls, 0.5), 4), "p99": round(_pct(calls, 0.99), 4)},
-            "in_force_after_s": {"p50": round(_pct(in_force, 0.5), 4), "p99": round(_pct(in_force, 0.99), 4)},
-            "baseline_nginx_reload_s": {"p50": round(_pct(reloads, 0.5), 4), "p99": round(_pct(reloads, 0.99), 4)},
-            "reload_over_switch_p50": round(_pct(reloads, 0.5) / p50, 1) if p50 > 0 else None,
+            "set_traffic_call_s": {"p50": round(percentile(calls, 0.5), 4), "p99": round(percentile(calls, 0.99), 4)},
+            "in_force_after_s": {"p50": round(percentile(in_force, 0.5), 4), "p99": round(percentile(in_force, 0.99), 4)},
+            "baseline_nginx_reload_s": {"p50": round(percentile(reloads, 0.5), 4), "p99": round(percentile(reloads, 0.99), 4)},
+            "reload_over_switch_p50": round(percentile(reloads, 0.5) / p50, 1) if p50 > 0 else None,
             "saturation_rps": {k: round(v, 1) for k, v in best.items()},
             "gateway_over_direct": {
                 "rest": round(best["rest_gateway_tls"] / best["rest_direct"], 3),
@@ -437,8 +432,8 @@ def _haproxy_switches(hap, body, args, switch_latency) -> dict[str, object]:
         if x is not None:
             lat.append(x)
     return {
-        "switch_latency_s": {"n": len(lat), "p50": round(_pct(lat, 0.5), 4), "p99": round(_pct(lat, 0.99), 4)},
-        "runtime_api_call_s": {"p50": round(_pct(calls, 0.5), 4)},
+        "switch_latency_s": {"n": len(lat), "p50": round(percentile(lat, 0.5), 4), "p99": round(percentile(lat, 0.99), 4)},
+        "runtime_api_call_s": {"p50": round(percentile(calls, 0.5), 4)},
         "requests": {"sent": stats.sent, "failed": stats.failed},
     }
 

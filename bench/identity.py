@@ -14,30 +14,21 @@ Both run against a warm JWKS cache: what a server pays per request, not per key 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def _per_call(fn: object, n: int) -> float:
-    assert callable(fn)
-    fn()  # warm
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n
+from bench._report import add_output_flag, emit, per_call  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000)
-    parser.add_argument("--output", choices=["table", "json"], default="table")
+    add_output_flag(parser)
     args = parser.parse_args()
     os.environ["MLCTL_HOME"] = tempfile.mkdtemp(prefix="mlctl-bench-identity-")
     import httpx
@@ -56,20 +47,19 @@ def main() -> int:
         assert loaded is not None
         verifier = Verifier(loaded)
         key = jwt.PyJWKClient(f"{info.issuer}/jwks").get_signing_key_from_jwt(token).key
-        ours = _per_call(lambda: verifier.verify(token), args.n)
-        base = _per_call(lambda: jwt.decode(token, key, algorithms=["RS256"], audience=idp.AUDIENCE,
+        ours = per_call(lambda: verifier.verify(token), args.n)
+        base = per_call(lambda: jwt.decode(token, key, algorithms=["RS256"], audience=idp.AUDIENCE,
                                             issuer=info.issuer), args.n)
     finally:
         idp.down()
     result = {"n": args.n, "ours_us": round(ours * 1e6, 1), "baseline_us": round(base * 1e6, 1),
               "ratio": round(ours / base, 2), "ours_per_s": round(1 / ours)}
-    if args.output == "json":
-        print(json.dumps(result))
-    else:
-        print(f"token verification, {args.n} calls, warm JWKS cache")
-        print(f"  ours (Verifier.verify)      {result['ours_us']:>8} µs/token  ({result['ours_per_s']}/s on one core)")
-        print(f"  baseline (bare jwt.decode)  {result['baseline_us']:>8} µs/token")
-        print(f"  ratio                       {result['ratio']:>8}x")
+    emit(result, args.output, [
+        f"token verification, {args.n} calls, warm JWKS cache",
+        f"  ours (Verifier.verify)      {result['ours_us']:>8} µs/token  ({result['ours_per_s']}/s on one core)",
+        f"  baseline (bare jwt.decode)  {result['baseline_us']:>8} µs/token",
+        f"  ratio                       {result['ratio']:>8}x",
+    ], indent=None)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -25,11 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._report import add_output_flag, emit  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", type=int, default=2, help="grid points (values of C)")
-    ap.add_argument("--output", choices=["table", "json"], default="table")
+    add_output_flag(ap)
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="mlctl-bench-pipeline-"))
@@ -72,13 +73,12 @@ def main() -> int:
     result = {"grid": args.grid, "cpus": os.cpu_count(), "inproc_s": round(inproc, 2),
               "kfp_local_s": round(local, 2), "ratio": round(local / inproc, 2),
               "kfp_local_steps_s": per_step, "registered": view.registered}
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"pipeline on digits v1, grid of {args.grid}, {os.cpu_count()} CPUs")
-        print(f"  in-process step functions (baseline): {inproc:7.1f} s")
-        print(f"  KFP local runner (ours):               {local:7.1f} s   ratio {local / inproc:.2f}x")
-        print(f"  inside KFP, per step: {per_step}")
+    emit(result, args.output, [
+        f"pipeline on digits v1, grid of {args.grid}, {os.cpu_count()} CPUs",
+        f"  in-process step functions (baseline): {inproc:7.1f} s",
+        f"  KFP local runner (ours):               {local:7.1f} s   ratio {local / inproc:.2f}x",
+        f"  inside KFP, per step: {per_step}",
+    ])
     return 0
 
 

@@ -13,7 +13,6 @@ thousand pairs. Everything runs in a temporary $MLCTL_HOME on loopback ports and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -25,10 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+from bench._report import add_output_flag, emit, percentile  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +32,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--rate", type=float, default=150.0, help="requests/s through the gateway")
     ap.add_argument("--percent", type=int, default=100, help="percent of requests mirrored")
-    ap.add_argument("--output", choices=["table", "json"], default="table")
+    add_output_flag(ap)
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="mlctl-bench-shadow-"))
@@ -109,20 +105,20 @@ def main() -> int:
             "baseline": {
                 "sent": base_sent,
                 "failed": base_failed,
-                "p50_ms": round(_pct(base_lat, 0.5) * 1000, 3),
-                "p99_ms": round(_pct(base_lat, 0.99) * 1000, 3),
+                "p50_ms": round(percentile(base_lat, 0.5) * 1000, 3),
+                "p99_ms": round(percentile(base_lat, 0.99) * 1000, 3),
             },
             "mirrored": {
                 "sent": mirror_sent,
                 "failed": mirror_failed,
-                "p50_ms": round(_pct(mirror_lat, 0.5) * 1000, 3),
-                "p99_ms": round(_pct(mirror_lat, 0.99) * 1000, 3),
+                "p50_ms": round(percentile(mirror_lat, 0.5) * 1000, 3),
+                "p99_ms": round(percentile(mirror_lat, 0.99) * 1000, 3),
                 "copies_answered": result["comparison"]["mirrored_requests"],
                 "joined": result["comparison"]["joined"],
                 "agreement": result["comparison"]["agreement"],
             },
-            "p50_ratio": round(_pct(mirror_lat, 0.5) / _pct(base_lat, 0.5), 3),
-            "p99_ratio": round(_pct(mirror_lat, 0.99) / _pct(base_lat, 0.99), 3),
+            "p50_ratio": round(percentile(mirror_lat, 0.5) / percentile(base_lat, 0.5), 3),
+            "p99_ratio": round(percentile(mirror_lat, 0.99) / percentile(base_lat, 0.99), 3),
             "read_log_ms_per_1000_pairs": round(t_read * 1000 * 1000 / pairs, 2),
             "compare_ms_per_1000_pairs": round(t_compare * 1000 * 1000 / pairs, 2),
         }
@@ -131,27 +127,18 @@ def main() -> int:
         gateway.down()
         shutil.rmtree(home, ignore_errors=True)
 
-    if args.output == "json":
-        print(json.dumps(out, indent=2))
-        return 0
     b, m = out["baseline"], out["mirrored"]
-    print(
-        f"shadow mirroring at {out['rate']:.0f} requests/s for {out['seconds']:.0f} s, {out['mirror_percent']}% mirrored"
-    )
-    print(
-        f"  client latency without mirror: p50 {b['p50_ms']:.2f} ms  p99 {b['p99_ms']:.2f} ms  ({b['sent']} sent, {b['failed']} failed)"
-    )
-    print(
-        f"  client latency with mirror:    p50 {m['p50_ms']:.2f} ms  p99 {m['p99_ms']:.2f} ms  ({m['sent']} sent, {m['failed']} failed)"
-    )
-    print(f"  ratio with/without: p50 {out['p50_ratio']:.2f}x  p99 {out['p99_ratio']:.2f}x")
-    print(
-        f"  candidate answered {m['copies_answered']} copies; {m['joined']} joined; agreement {m['agreement']}"
-    )
-    print(
+    emit(out, args.output, [
+        f"shadow mirroring at {out['rate']:.0f} requests/s for {out['seconds']:.0f} s, {out['mirror_percent']}% mirrored",
+        f"  client latency without mirror: p50 {b['p50_ms']:.2f} ms  p99 {b['p99_ms']:.2f} ms  "
+        f"({b['sent']} sent, {b['failed']} failed)",
+        f"  client latency with mirror:    p50 {m['p50_ms']:.2f} ms  p99 {m['p99_ms']:.2f} ms  "
+        f"({m['sent']} sent, {m['failed']} failed)",
+        f"  ratio with/without: p50 {out['p50_ratio']:.2f}x  p99 {out['p99_ratio']:.2f}x",
+        f"  candidate answered {m['copies_answered']} copies; {m['joined']} joined; agreement {m['agreement']}",
         f"  comparison cost per 1000 pairs: read log {out['read_log_ms_per_1000_pairs']:.1f} ms, "
-        f"join+compare {out['compare_ms_per_1000_pairs']:.1f} ms"
-    )
+        f"join+compare {out['compare_ms_per_1000_pairs']:.1f} ms",
+    ])
     return 0
 
 

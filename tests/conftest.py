@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated $MLCTL_HOME per test, the real AWS emulator (moto server) and a
-throwaway PostgreSQL cluster, each started once per session and only when a test asks for it."""
+throwaway PostgreSQL cluster, each started once per session and only when a test asks for it, and
+each blueprint synthesized once per session (``synthesizer`` and the ``*_synth`` fixtures)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.synthesis import Synthesis, Synthesizer
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_VERIFIER_IMAGE = "123456789012.dkr.ecr.me-central-1.amazonaws.com/mlctl-tools@sha256:" + "ab" * 32
@@ -150,3 +155,33 @@ def db_url(request: pytest.FixtureRequest, mlctl_home: Path, monkeypatch: pytest
         url = request.getfixturevalue("pg_database")
     monkeypatch.setenv("MLCTL_DB_URL", url)
     return url
+
+
+# ---- Synthesized blueprints: each one once per session, shared by every package (tests/synthesis.py)
+@pytest.fixture(scope="session")
+def synthesizer(tmp_path_factory: pytest.TempPathFactory) -> Synthesizer:
+    """``synthesizer("uae-prod-aws")``: the session's synthesis of blueprints/<name>.yaml."""
+    from tests.synthesis import Synthesizer
+
+    return Synthesizer(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def local_synth(moto_endpoint: str, synthesizer: Synthesizer) -> Synthesis:
+    """uae-local against the session's moto server, so its stacks can really be applied."""
+    return synthesizer("uae-local", emulator_endpoint=moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def prod_synth(synthesizer: Synthesizer) -> Synthesis:
+    return synthesizer("uae-prod-aws")
+
+
+@pytest.fixture(scope="session")
+def azure_synth(synthesizer: Synthesizer) -> Synthesis:
+    return synthesizer("uae-prod-azure")
+
+
+@pytest.fixture(scope="session")
+def multicloud_synth(synthesizer: Synthesizer) -> Synthesis:
+    return synthesizer("uae-multicloud")

@@ -66,6 +66,22 @@ def changed_during_upload(relpath: str, expected: str, actual: str) -> Verificat
     )
 
 
+def missing_from_store(relpath: str, where: str) -> VerificationFailed:
+    """A registered file that the store no longer holds."""
+    return VerificationFailed(f"'{relpath}' is missing from {where}",
+                              hint="the artifact store was altered; restore it from backup")
+
+
+def verify_fetched(path: Path, relpath: str, expected: str, where: str) -> None:
+    """Refuse a fetched file whose bytes no longer hash to the registered sha256 (both stores)."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise VerificationFailed(
+            f"'{relpath}' in {where} does not match its registered sha256 ({actual[:16]}… != {expected[:16]}…)",
+            hint="the stored artifact was altered; do not deploy it; restore it from backup",
+        )
+
+
 def check_relpath(relpath: str) -> str:
     """Refuse paths that could escape the destination directory (defence in depth on download)."""
     parts = Path(relpath).parts

@@ -14,8 +14,14 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from control_plane.artifacts.base import CHUNK, changed_during_upload, check_relpath, sha256_file
-from control_plane.errors import NotFound, VerificationFailed
+from control_plane.artifacts.base import (
+    CHUNK,
+    changed_during_upload,
+    check_relpath,
+    missing_from_store,
+    verify_fetched,
+)
+from control_plane.errors import NotFound
 from control_plane.settings import state_dir
 
 
@@ -73,18 +79,11 @@ class LocalArtifactStore:
         for rel, expected in sorted(files.items()):
             source = base / check_relpath(rel)
             if not source.is_file():
-                raise VerificationFailed(f"'{rel}' is missing from {self.uri(prefix)}",
-                                         hint="the artifact store was altered; restore it from backup")
+                raise missing_from_store(rel, self.uri(prefix))
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-            actual = sha256_file(target)
-            if actual != expected:
-                raise VerificationFailed(
-                    f"'{rel}' in {self.uri(prefix)} does not match its registered sha256 "
-                    f"({actual[:16]}… != {expected[:16]}…)",
-                    hint="the stored artifact was altered; do not deploy it; restore it from backup",
-                )
+            verify_fetched(target, rel, expected, self.uri(prefix))
         return dest
 
     def delete_prefix(self, prefix: str) -> None:

@@ -12,8 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from control_plane.artifacts.base import HashingReader, changed_during_upload, check_relpath, sha256_file
-from control_plane.errors import InfraError, NotFound, VerificationFailed
+from control_plane.artifacts.base import (
+    HashingReader,
+    changed_during_upload,
+    check_relpath,
+    missing_from_store,
+    verify_fetched,
+)
+from control_plane.errors import InfraError, NotFound
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -136,20 +142,13 @@ class S3ArtifactStore:
             except ClientError as exc:
                 code = _client_error(exc)
                 if code in ("404", "NoSuchKey", "NotFound"):
-                    raise VerificationFailed(f"'{rel}' is missing from {self.uri(prefix)}",
-                                             hint="the artifact store was altered; restore it from backup") from None
+                    raise missing_from_store(rel, self.uri(prefix)) from None
                 raise InfraError(f"download of {self.uri(prefix)}/{rel} failed: {code}",
                                  hint="check credentials and kms:Decrypt on the artifacts key") from None
             except BotoCoreError as exc:
                 raise InfraError(f"download of {self.uri(prefix)}/{rel} failed: {exc}",
                                  hint="check network access to S3") from None
-            actual = sha256_file(target)
-            if actual != expected:
-                raise VerificationFailed(
-                    f"'{rel}' in {self.uri(prefix)} does not match its registered sha256 "
-                    f"({actual[:16]}… != {expected[:16]}…)",
-                    hint="the stored artifact was altered; do not deploy it; restore it from backup",
-                )
+            verify_fetched(target, rel, expected, self.uri(prefix))
         return dest
 
     def list_keys(self, prefix: str) -> list[str]:

@@ -12,10 +12,9 @@ from blueprints.schema import KeyPurpose, Logging
 from modules.aws.common import (
     DEFAULT_REGION,
     LogSink,
-    assume_role_policy,
+    log_delivery_role,
     log_retention,
     merged_tags,
-    policy_json,
 )
 from modules.aws.kms import own_key
 from modules.cdk import Construct, aws
@@ -44,18 +43,8 @@ class AuditTrail(Construct):
             self, "trail-logs", name=f"/{name}/cloudtrail", retention_in_days=retention, kms_key_id=key,
             tags=merged_tags(tags, Name=f"{name}-cloudtrail"),
         )
-        role = aws("iam_role").IamRole(
-            self, "trail-logs-role", name=f"{name}-cloudtrail-logs",
-            assume_role_policy=assume_role_policy("cloudtrail.amazonaws.com"), tags=tags,
-        )
-        aws("iam_role_policy").IamRolePolicy(
-            self, "trail-logs-policy", role=role.id,
-            policy=policy_json([{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [f"{self.log_group.arn}:*"],
-            }]),
-        )
+        role = log_delivery_role(self, "trail-logs", role_name=f"{name}-cloudtrail-logs",
+                                 service="cloudtrail.amazonaws.com", log_group_arn=self.log_group.arn, tags=tags)
         self.trail = aws("cloudtrail").Cloudtrail(
             self, "trail", name=f"{name}-audit", s3_bucket_name=logging.bucket, s3_key_prefix="cloudtrail",
             kms_key_id=key, enable_log_file_validation=True, include_global_service_events=True,

@@ -21,10 +21,9 @@ from blueprints.schema import KeyPurpose, Network, SegmentName
 from modules.aws.common import (
     DEFAULT_REGION,
     LogSink,
-    assume_role_policy,
+    log_delivery_role,
     log_retention,
     merged_tags,
-    policy_json,
 )
 from modules.aws.kms import own_key
 from modules.aws.posture import INTERFACE_ENDPOINTS, split_cidr
@@ -157,18 +156,9 @@ class SegmentedNetwork(Construct):
             self, "flow-logs", name=f"/{name}/vpc/flow-logs", retention_in_days=retention, kms_key_id=key_arn,
             tags=merged_tags(tags, Name=f"{name}-flow-logs"),
         )
-        role = aws("iam_role").IamRole(
-            self, "flow-logs-role", name=f"{name}-vpc-flow-logs",
-            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"), tags=tags,
-        )
-        aws("iam_role_policy").IamRolePolicy(
-            self, "flow-logs-policy", role=role.id,
-            policy=policy_json([{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
-            }]),
-        )
+        role = log_delivery_role(self, "flow-logs", role_name=f"{name}-vpc-flow-logs",
+                                 service="vpc-flow-logs.amazonaws.com", log_group_arn=self.flow_log_group.arn,
+                                 tags=tags)
         self.flow_log = ec2["flow_log"].FlowLog(
             self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn, iam_role_arn=role.arn,

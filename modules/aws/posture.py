@@ -26,6 +26,23 @@ def assume_role_policy(service: str) -> str:
     )
 
 
+# What a service that delivers logs into a CloudWatch Logs group may do there (least privilege),
+# and on what: (actions, ARN suffixes of the group). VPC flow logs also describe the group's streams;
+# CloudTrail only writes to them.
+_LOG_DELIVERY: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "vpc-flow-logs.amazonaws.com": (
+        ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], ("", ":*")),
+    "cloudtrail.amazonaws.com": (["logs:CreateLogStream", "logs:PutLogEvents"], (":*",)),
+}
+
+
+def log_delivery_policy(service: str, log_group_arn: str) -> str:
+    """The inline policy of ``service``'s log-delivery role: write into that one log group only."""
+    actions, suffixes = _LOG_DELIVERY[service]
+    return policy_json([{"Effect": "Allow", "Action": actions,
+                         "Resource": [f"{log_group_arn}{suffix}" for suffix in suffixes]}])
+
+
 # CloudWatch Logs accepts only these retention values; a blueprint's ">= 365" is rounded up.
 _RETENTION_STEPS = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blueprints.schema import KeyPurpose
-from modules.azure.common import LogSink, diagnostics, merged_tags
+from modules.azure.common import LogSink, merged_tags
 from modules.azure.posture import KEY_VAULT, KEY_VAULT_NETWORK_ACLS
-from modules.azure.private_link import EndpointSpec, private_endpoint
+from modules.azure.private_link import EndpointSpec, harden
 from modules.cdk import Construct, azurerm
 
 CMK_KEY_SIZE = 3072
@@ -61,19 +61,9 @@ class KeyVault(Construct):
             tags=merged_tags(tags),
         )
         self.id: str = self.vault.id
-        diagnostics(self, "diag", target_resource_id=self.vault.id, logging=logging)
-        if spec.endpoint is not None:
-            private_endpoint(
-                self,
-                "endpoint",
-                name=spec.name,
-                location=spec.location,
-                resource_group=spec.resource_group,
-                resource_id=self.vault.id,
-                subresource="vault",
-                endpoint=spec.endpoint,
-                tags=tags,
-            )
+        harden(self, resource_id=self.vault.id, name=spec.name, location=spec.location,
+               resource_group=spec.resource_group, subresource="vault", endpoint=spec.endpoint,
+               logging=logging, tags=tags)
         admin_id = spec.administrator_object_id
         if admin_id is None:
             admin_id = azurerm("data_azurerm_client_config").DataAzurermClientConfig(self, "caller").object_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modules.azure.common import LogSink, merged_tags
+from modules.azure.common import LogSink, diagnostics, merged_tags
 from modules.cdk import Construct, azurerm
 
 # subresource ("group id") -> private DNS zone. Source: "Azure Private Endpoint private DNS zone
@@ -101,3 +101,38 @@ def private_endpoint(
         ),
         tags=merged_tags(tags),
     )
+
+
+def harden(
+    scope: Construct,
+    *,
+    resource_id: str,
+    name: str,
+    location: str,
+    resource_group: str,
+    subresource: str,
+    endpoint: EndpointSpec | None,
+    logging: LogSink | None,
+    tags: dict[str, str] | None,
+    logs: bool = True,
+) -> None:
+    """What every private data service (Key Vault, ACR, Storage) gets: a diagnostic setting to the
+    log sink (construct ``diag``) and, where the blueprint gives it one, its private endpoint
+    (construct ``endpoint``: with public access off it is the service's only way in).
+
+    ``logs=False`` where the resource itself has metrics only (a storage account: its reads and
+    writes are logged on the blob service, which the caller adds).
+    """
+    diagnostics(scope, "diag", target_resource_id=resource_id, logging=logging, logs=logs)
+    if endpoint is not None:
+        private_endpoint(
+            scope,
+            "endpoint",
+            name=name,
+            location=location,
+            resource_group=resource_group,
+            resource_id=resource_id,
+            subresource=subresource,
+            endpoint=endpoint,
+            tags=tags,
+        )

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modules.azure.common import PAIRED_REGION, LogSink, diagnostics, is_zonal, merged_tags
+from modules.azure.common import PAIRED_REGION, LogSink, is_zonal, merged_tags
 from modules.azure.posture import REGISTRY
-from modules.azure.private_link import EndpointSpec, private_endpoint
+from modules.azure.private_link import EndpointSpec, harden
 from modules.cdk import Construct, azurerm
 
 
@@ -70,16 +70,6 @@ class ContainerRegistry(Construct):
             tags=merged_tags(tags),
         )
         self.id: str = self.registry.id
-        diagnostics(self, "diag", target_resource_id=self.registry.id, logging=logging)
-        if spec.endpoint is not None:
-            private_endpoint(
-                self,
-                "endpoint",
-                name=spec.name,
-                location=spec.location,
-                resource_group=spec.resource_group,
-                resource_id=self.registry.id,
-                subresource="registry",
-                endpoint=spec.endpoint,
-                tags=tags,
-            )
+        harden(self, resource_id=self.registry.id, name=spec.name, location=spec.location,
+               resource_group=spec.resource_group, subresource="registry", endpoint=spec.endpoint,
+               logging=logging, tags=tags)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from modules.azure.common import LogSink, diagnostics, is_zonal, merged_tags
 from modules.azure.posture import STORAGE_ACCOUNT, STORAGE_SAS_POLICY
-from modules.azure.private_link import EndpointSpec, private_endpoint
+from modules.azure.private_link import EndpointSpec, harden
 from modules.cdk import Construct, azurerm
 
 
@@ -81,23 +81,13 @@ class ArtifactStorage(Construct):
         )
         self.id: str = self.account.id
         self.name: str = self.account.name
-        # Account-level metrics; blob reads/writes/deletes are logged on the blob service below.
-        diagnostics(self, "diag", target_resource_id=self.account.id, logging=logging, logs=False)
+        # Account-level metrics; blob reads/writes/deletes are logged on the blob service.
+        harden(self, resource_id=self.account.id, name=spec.name, location=spec.location,
+               resource_group=spec.resource_group, subresource="blob", endpoint=spec.endpoint,
+               logging=logging, tags=tags, logs=False)
         diagnostics(
             self, "blob-diag", target_resource_id=f"{self.account.id}/blobServices/default", logging=logging
         )
-        if spec.endpoint is not None:
-            private_endpoint(
-                self,
-                "endpoint",
-                name=spec.name,
-                location=spec.location,
-                resource_group=spec.resource_group,
-                resource_id=self.account.id,
-                subresource="blob",
-                endpoint=spec.endpoint,
-                tags=tags,
-            )
         sc = azurerm("storage_container")
         self.model_container = sc.StorageContainer(
             self,

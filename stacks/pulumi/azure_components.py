@@ -37,6 +37,7 @@ from modules.azure.posture import (
 from modules.azure.private_link import PRIVATE_DNS_ZONES
 from modules.azure.registry import RegistrySpec
 from modules.azure.storage import StorageSpec
+from stacks.pulumi.component import Component
 
 TYPE_PREFIX = "sovereign-mlops:azure"
 _FIRST_PRIORITY = 100
@@ -45,18 +46,8 @@ _MAX_PODS = 50
 Out = pulumi.Input[str]
 
 
-class _Component(pulumi.ComponentResource):
-    """A component whose children are named ``<component name>/<child id>``."""
-
-    def __init__(self, kind: str, name: str, opts: pulumi.ResourceOptions | None) -> None:
-        super().__init__(f"{TYPE_PREFIX}:{kind}", name, None, opts)
-        self._name = name
-
-    def child(self, id: str) -> str:
-        return f"{self._name}/{id}"
-
-    def opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+class _Component(Component):
+    type_prefix = TYPE_PREFIX
 
     def diagnostics(self, id: str, target: Out, workspace_id: Out | None, *, logs: bool = True,
                     metrics: bool = True) -> None:
@@ -70,8 +61,11 @@ class _Component(pulumi.ComponentResource):
             enabled_metrics=[{"category": "AllMetrics"}] if metrics else None,
             opts=self.opts())
 
-    def endpoint(self, *, name: str, location: str, resource_group: Out, resource_id: Out, subresource: str,
-                 subnet_id: Out, zone_id: Out, tags: dict[str, str]) -> None:
+    def harden(self, *, resource_id: Out, name: str, location: str, resource_group: Out, subresource: str,
+               subnet_id: Out, zone_id: Out, workspace_id: Out, tags: dict[str, str], logs: bool = True) -> None:
+        """A diagnostic setting (``diag``) and the private endpoint (``endpoint``), as
+        ``modules.azure.private_link.harden`` gives every private data service."""
+        self.diagnostics("diag", resource_id, workspace_id, logs=logs)
         azure.privatelink.Endpoint(
             self.child("endpoint"), name=f"pe-{name}-{subresource}", location=location,
             resource_group_name=resource_group, subnet_id=subnet_id,
@@ -215,9 +209,8 @@ class Vault(_Component):
             **KEY_VAULT, network_acls=dict(KEY_VAULT_NETWORK_ACLS), tags=merged_tags(tags),
             opts=self.opts())
         self.id = self.vault.id
-        self.diagnostics("diag", self.id, workspace_id)
-        self.endpoint(name=spec.name, location=spec.location, resource_group=spec.resource_group, resource_id=self.id,
-                      subresource="vault", subnet_id=subnet_id, zone_id=zone_id, tags=tags)
+        self.harden(resource_id=self.id, name=spec.name, location=spec.location, resource_group=spec.resource_group,
+                    subresource="vault", subnet_id=subnet_id, zone_id=zone_id, workspace_id=workspace_id, tags=tags)
         admin = azure.authorization.Assignment(
             self.child("terraform-crypto-officer"), scope=self.id, role_definition_name="Key Vault Crypto Officer",
             principal_id=spec.administrator_object_id or caller_object_id,
@@ -261,10 +254,10 @@ class ArtifactStorage(_Component):
             tags=merged_tags(tags), opts=self.opts())
         self.id = self.account.id
         self.name = self.account.name
-        self.diagnostics("diag", self.id, workspace_id, logs=False)
+        self.harden(resource_id=self.id, name=spec.name, location=spec.location, resource_group=spec.resource_group,
+                    subresource="blob", subnet_id=subnet_id, zone_id=zone_id, workspace_id=workspace_id, tags=tags,
+                    logs=False)
         self.diagnostics("blob-diag", pulumi.Output.concat(self.id, "/blobServices/default"), workspace_id)
-        self.endpoint(name=spec.name, location=spec.location, resource_group=spec.resource_group, resource_id=self.id,
-                      subresource="blob", subnet_id=subnet_id, zone_id=zone_id, tags=tags)
         azure.storage.Container(self.child("models"), name=spec.model_container, storage_account_id=self.id,
                                 container_access_type="private", opts=self.opts())
         if spec.log_container:
@@ -301,9 +294,9 @@ class ImageRegistry(_Component):
                               "tags": merged_tags(tags)}] if spec.geo_replicate and replica else None,
             tags=merged_tags(tags), opts=self.opts())
         self.id = self.registry.id
-        self.diagnostics("diag", self.id, workspace_id)
-        self.endpoint(name=spec.name, location=spec.location, resource_group=spec.resource_group, resource_id=self.id,
-                      subresource="registry", subnet_id=subnet_id, zone_id=zone_id, tags=tags)
+        self.harden(resource_id=self.id, name=spec.name, location=spec.location, resource_group=spec.resource_group,
+                    subresource="registry", subnet_id=subnet_id, zone_id=zone_id, workspace_id=workspace_id,
+                    tags=tags)
         self.register_outputs({})
 
 

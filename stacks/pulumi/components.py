@@ -31,10 +31,12 @@ from modules.aws.posture import (
     bucket_policy,
     key_policy,
     key_settings,
+    log_delivery_policy,
     log_retention,
     policy_json,
     split_cidr,
 )
+from stacks.pulumi.component import Component
 
 TYPE_PREFIX = "sovereign-mlops:aws"
 
@@ -44,18 +46,16 @@ def _tags(**extra: str) -> dict[str, str]:
     return dict(extra)
 
 
-class _Component(pulumi.ComponentResource):
-    """A component whose children are named ``<component name>/<child id>``."""
+class _Component(Component):
+    type_prefix = TYPE_PREFIX
 
-    def __init__(self, kind: str, name: str, opts: pulumi.ResourceOptions | None) -> None:
-        super().__init__(f"{TYPE_PREFIX}:{kind}", name, None, opts)
-        self._name = name
-
-    def child(self, id: str) -> str:
-        return f"{self._name}/{id}"
-
-    def opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+    def log_delivery_role(self, id: str, *, role_name: str, service: str, group: aws.cloudwatch.LogGroup) -> aws.iam.Role:
+        """``<id>-role`` and its inline policy ``<id>-policy``, as ``modules.aws.common.log_delivery_role``."""
+        role = aws.iam.Role(self.child(f"{id}-role"), name=role_name, assume_role_policy=assume_role_policy(service),
+                            opts=self.opts())
+        aws.iam.RolePolicy(self.child(f"{id}-policy"), role=role.id,
+                           policy=group.arn.apply(lambda arn: log_delivery_policy(service, arn)), opts=self.opts())
+        return role
 
 
 class KeyRing(_Component):
@@ -170,13 +170,8 @@ class SegmentedNetwork(_Component):
         group = aws.cloudwatch.LogGroup(self.child("flow-logs"), name=f"/{env_name}/vpc/flow-logs",
                                         retention_in_days=retention, kms_key_id=key,
                                         tags=_tags(Name=f"{env_name}-flow-logs"), opts=self.opts())
-        role = aws.iam.Role(self.child("flow-logs-role"), name=f"{env_name}-vpc-flow-logs",
-                            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"), opts=self.opts())
-        aws.iam.RolePolicy(self.child("flow-logs-policy"), role=role.id, policy=group.arn.apply(lambda arn: policy_json([{
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            "Resource": [arn, f"{arn}:*"],
-        }])), opts=self.opts())
+        role = self.log_delivery_role("flow-logs", role_name=f"{env_name}-vpc-flow-logs",
+                                      service="vpc-flow-logs.amazonaws.com", group=group)
         aws.ec2.FlowLog(self.child("flow-log"), vpc_id=self.vpc.id, traffic_type="ALL",
                         log_destination_type="cloud-watch-logs", log_destination=group.arn, iam_role_arn=role.arn,
                         max_aggregation_interval=60, tags=_tags(Name=f"{env_name}-flow-log"), opts=self.opts())
@@ -347,11 +342,8 @@ class AuditTrail(_Component):
         group = aws.cloudwatch.LogGroup(self.child("trail-logs"), name=f"/{env_name}/cloudtrail",
                                         retention_in_days=log_retention(spec.retention_days), kms_key_id=key,
                                         tags=_tags(Name=f"{env_name}-cloudtrail"), opts=self.opts())
-        role = aws.iam.Role(self.child("trail-logs-role"), name=f"{env_name}-cloudtrail-logs",
-                            assume_role_policy=assume_role_policy("cloudtrail.amazonaws.com"), opts=self.opts())
-        aws.iam.RolePolicy(self.child("trail-logs-policy"), role=role.id, policy=group.arn.apply(lambda arn: policy_json([{
-            "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [f"{arn}:*"],
-        }])), opts=self.opts())
+        role = self.log_delivery_role("trail-logs", role_name=f"{env_name}-cloudtrail-logs",
+                                      service="cloudtrail.amazonaws.com", group=group)
         aws.cloudtrail.Trail(
             self.child("trail"), name=f"{env_name}-audit", s3_bucket_name=bucket, s3_key_prefix="cloudtrail",
             kms_key_id=key, enable_log_file_validation=True, include_global_service_events=True,

@@ -3,9 +3,6 @@ field and the fix, with no traceback (`mlctl blueprint validate` and `mlctl infr
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.blueprints.conftest import REPO
+from tests.cli_runner import Result, run_mlctl
 
 BAD: list[tuple[str, Callable[[dict[str, Any]], None] | str, list[str]]] = [
     # (case, change or raw YAML text, what stderr must name besides the file)
@@ -65,20 +63,7 @@ def _write(tmp_path: Path, write_variant: Callable[..., Path], case: str, change
     return write_variant(case, change)
 
 
-def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        # wide lines: rich wraps at 80 columns otherwise, splitting the names we look for
-        env={**os.environ, "COLUMNS": "400"},
-        check=False,
-    )
-
-
-def _assert_clear_error(proc: subprocess.CompletedProcess[str], path: Path, expected: list[str]) -> None:
+def _assert_clear_error(proc: Result, path: Path, expected: list[str]) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     assert str(path) in proc.stderr
@@ -92,7 +77,7 @@ def test_blueprint_validate_names_file_field_and_fix(
 ) -> None:
     """One `mlctl blueprint validate` over every bad file (one process: start-up is the slow part)."""
     paths = [_write(tmp_path, write_variant, case, change) for case, change, _ in BAD]
-    proc = _run("control_plane", "blueprint", "validate", *map(str, paths))
+    proc = run_mlctl("blueprint", "validate", *map(str, paths))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{len(BAD)} of {len(BAD)} blueprint(s) invalid" in proc.stderr
@@ -108,7 +93,7 @@ def test_infra_check_refuses_bad_blueprint_before_synth(
 ) -> None:
     path = _write(tmp_path, write_variant, case, change)
     _assert_clear_error(
-        _run("tests.policy.mlctl_entry", "infra", "check", "--blueprint", str(path)), path, expected
+        run_mlctl("infra", "check", "--blueprint", str(path)), path, expected
     )
 
 
@@ -116,7 +101,7 @@ def test_validate_json_output_and_good_files() -> None:
     import json
 
     good = [str(REPO / "blueprints" / "uae-local.yaml"), str(REPO / "blueprints" / "uae-prod-aws.yaml")]
-    proc = _run("control_plane", "blueprint", "validate", *good, "--output", "json")
+    proc = run_mlctl("blueprint", "validate", *good, "--output", "json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["valid"] is True
@@ -129,7 +114,7 @@ def test_validate_json_output_and_good_files() -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     _assert_clear_error(
-        _run("control_plane", "blueprint", "validate", str(path)), path, ["no such blueprint file"]
+        run_mlctl("blueprint", "validate", str(path)), path, ["no such blueprint file"]
     )
 
 

@@ -23,7 +23,7 @@ from control_plane.infra import emulator_quirks, lifecycle
 from control_plane.infra.synth import read_synthesized
 from control_plane.local.emulator import client_kwargs
 from tests.infra.aws_checks import check_deployed, check_gone
-from tests.infra.conftest import REPO
+from tests.synthesis import REPO
 
 BLUEPRINT = REPO / "blueprints" / "uae-local.yaml"
 CDKTF_OUT = REPO / "cdktf.out"  # the CLI's default output, as the README runs it

@@ -5,9 +5,6 @@ destroy, and check that nothing of ours is left."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import boto3
 import pytest
@@ -16,15 +13,11 @@ from blueprints import load_environment
 from control_plane.infra import lifecycle
 from control_plane.infra.bootstrap import bootstrap
 from control_plane.local.emulator import client_kwargs
+from tests.cli_runner import run_mlctl
 from tests.infra.aws_checks import check_deployed, check_gone
-from tests.infra.conftest import REPO, Synthesis
+from tests.synthesis import REPO, Synthesis
 
 BLUEPRINT = REPO / "blueprints" / "uae-local.yaml"
-
-
-def _mlctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "control_plane", *args], capture_output=True, text=True,
-                          check=False, env=dict(os.environ), cwd=REPO)
 
 
 @pytest.mark.slow
@@ -45,13 +38,13 @@ def test_apply_inspect_drift_destroy(aws_emulator: str, local_synth: Synthesis, 
         assert [r.stack for r in applied] == [s.name for s in local_synth.stacks]
         check_deployed(clients, env.name)
 
-        clean = _mlctl("infra", "drift", "--no-synth", "--outdir", str(local_synth.outdir), "-o", "json")
+        clean = run_mlctl("infra", "drift", "--no-synth", "--outdir", str(local_synth.outdir), "-o", "json")
         assert clean.returncode == 0, clean.stderr[-3000:]
         assert json.loads(clean.stdout) == {"changes": [], "drift": False}
 
         # A manual, security-relevant change made behind terraform's back.
         clients["ecr"].put_image_tag_mutability(repositoryName="triton-serving", imageTagMutability="MUTABLE")
-        drifted = _mlctl("infra", "drift", "--no-synth", "--outdir", str(local_synth.outdir), "-o", "json")
+        drifted = run_mlctl("infra", "drift", "--no-synth", "--outdir", str(local_synth.outdir), "-o", "json")
         assert drifted.returncode == 5, drifted.stderr[-3000:]
         assert "Traceback (most recent call last)" not in drifted.stderr, drifted.stderr[-3000:]
         # Under -o json the error is JSON on stderr (its last line): kind, message and the fix.

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from modules.aws.network import INTERFACE_ENDPOINTS
-from tests.infra.conftest import REPO, Synthesis
+from tests.synthesis import REPO, Synthesis
 
 LAYERS = ["security", "network", "registry", "cluster", "audit"]
 

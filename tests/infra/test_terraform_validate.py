@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from control_plane.infra.terraform import Terraform
-from tests.infra.conftest import Synthesis
+from tests.synthesis import Synthesis
 
 
 @pytest.mark.slow

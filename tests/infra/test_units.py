@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from control_plane.infra import terraform
 from control_plane.infra.lifecycle import drift_items, summarize
 from modules.aws.common import log_retention
 from modules.aws.network import split_cidr
+from tests.cli_runner import run_mlctl
 
 PLAN = {
     "relevant_attributes": [{"resource": "aws_ecr_repository.repo", "attribute": ["image_tag_mutability"]}],
@@ -89,7 +88,6 @@ def test_cli_bad_blueprint_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ncloud: aws\nregion: eu-west-1\n")
     for cmd in ("synth", "plan", "apply", "drift", "bootstrap"):
-        proc = subprocess.run([sys.executable, "-m", "control_plane", "infra", cmd, "-b", str(bad)],
-                              capture_output=True, text=True, check=False)
+        proc = run_mlctl("infra", cmd, "-b", str(bad))
         assert proc.returncode == 2, (cmd, proc.stderr)
         assert "Traceback" not in proc.stderr and "bad.yaml" in proc.stderr and "fix:" in proc.stderr

@@ -13,25 +13,17 @@ import pytest
 
 from control_plane.policy.findings import StackFile
 from control_plane.policy.infra_gate import stacks_in, to_stack_files
+from tests.synthesis import Synthesizer
 
 REPO = Path(__file__).resolve().parents[2]
 BLUEPRINTS = ("uae-local", "uae-prod-aws")
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[StackFile]]:
-    """``synthesized("uae-local")``: the real synthesized stacks of blueprints/<name>.yaml (cached)."""
-    from control_plane.infra.synth import synth
-
-    cache: dict[str, list[StackFile]] = {}
-
-    def get(name: str) -> list[StackFile]:
-        if name not in cache:
-            out = tmp_path_factory.mktemp(f"synth-{name}")
-            cache[name] = to_stack_files(synth(REPO / "blueprints" / f"{name}.yaml", out))
-        return cache[name]
-
-    return get
+def synthesized(synthesizer: Synthesizer) -> Callable[[str], list[StackFile]]:
+    """``synthesized("uae-local")``: the real synthesized stacks of blueprints/<name>.yaml, from
+    the session's shared synthesis (tests/conftest.py: each blueprint is synthesized once)."""
+    return lambda name: to_stack_files(synthesizer(name).stacks)
 
 
 def copy_stacks(stacks: list[StackFile], dest: Path) -> list[StackFile]:

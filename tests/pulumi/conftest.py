@@ -12,10 +12,10 @@ pytest.importorskip("pulumi_aws", reason="the Pulumi backend is the optional ext
 
 from stacks.pulumi.inventory import Registered, render_with_mocks, terraform_documents
 from stacks.pulumi.parity import Inventory, cdktf_inventory
-from tests.infra import conftest as infra
-from tests.infra.conftest import REPO, Synthesis
+from tests.synthesis import REPO, Synthesis
 
-prod_synth = infra.prod_synth  # the session's CDKTF synth of uae-prod-aws (shared with tests/infra)
+# The CDKTF side is the session's shared synthesis (``prod_synth``, ``azure_synth``,
+# ``multicloud_synth`` in tests/conftest.py): the same cdktf.out tests/infra and tests/azure read.
 
 PROD_AWS = REPO / "blueprints" / "uae-prod-aws.yaml"
 ENV = "uae-prod-aws"
@@ -42,11 +42,6 @@ def cdktf_inv(cdktf_docs: list[dict[str, Any]]) -> Inventory:
 
 
 # ---- Azure: blueprints/uae-prod-azure.yaml ---------------------------------------------------
-from tests.azure import conftest as azure  # noqa: E402
-
-azure_synth = azure.azure_synth  # the session's CDKTF synth of uae-prod-azure (as in tests/azure)
-multicloud_synth = azure.multicloud_synth  # and of uae-multicloud (an AWS and an Azure environment)
-
 PROD_AZURE = REPO / "blueprints" / "uae-prod-azure.yaml"
 AZURE_ENV = "uae-prod-azure"
 
@@ -58,7 +53,7 @@ def azure_registered() -> list[Registered]:
 
 
 @pytest.fixture(scope="session")
-def azure_cdktf_docs(azure_synth: azure.Synthesis) -> list[dict[str, Any]]:
+def azure_cdktf_docs(azure_synth: Synthesis) -> list[dict[str, Any]]:
     return [doc for name, doc in azure_synth.docs.items() if name.startswith(f"{AZURE_ENV}-")]
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
-import pulumi
 import pytest
 
-from stacks.pulumi.inventory import AWS_TYPE_MAP, Registered, render_with_mocks, terraform_documents
-from stacks.pulumi.parity import PROVIDER, Difference, Inventory, cdktf_inventory, compare, pulumi_inventory
+from stacks.pulumi.inventory import AWS_TYPE_MAP, Registered, render_with_mocks
+from stacks.pulumi.parity import PROVIDER, Inventory, cdktf_inventory, compare
 from tests.pulumi.conftest import ENV, PROD_AWS
-
-
-def _pulumi_inv(registered: list[Registered]) -> Inventory:
-    return pulumi_inventory(terraform_documents(registered)[ENV], ENV)
+from tests.pulumi.parity_helpers import edit, named, transform
+from tests.pulumi.parity_helpers import pulumi_inv as inventory_of
 
 
 def test_program_renders_every_layer_with_components(pulumi_registered: list[Registered]) -> None:
@@ -31,7 +27,7 @@ def test_program_renders_every_layer_with_components(pulumi_registered: list[Reg
 
 
 def test_parity_with_the_cdktf_synth(cdktf_inv: Inventory, pulumi_registered: list[Registered]) -> None:
-    pulumi_inv = _pulumi_inv(pulumi_registered)
+    pulumi_inv = inventory_of(pulumi_registered, ENV)
     assert len(cdktf_inv) == len(pulumi_inv) > 100
     assert compare(cdktf_inv, pulumi_inv) == []
     # The comparison really looks inside: the settings the posture is about are in both inventories.
@@ -45,25 +41,8 @@ def test_parity_with_the_cdktf_synth(cdktf_inv: Inventory, pulumi_registered: li
 
 # ---- weakenings: (Pulumi transform, CDKTF edit, resource, setting) ------------------------------
 
-def _edit(doc_type: str, path_suffix: str, change: Callable[[dict[str, Any]], None]) -> Callable[[list[dict[str, Any]]], None]:
-    def apply(docs: list[dict[str, Any]]) -> None:
-        for doc in docs:
-            for cfg in doc.get("resource", {}).get(doc_type, {}).values():
-                if cfg["//"]["metadata"]["path"].endswith(path_suffix):
-                    change(cfg)
-                    return
-        raise AssertionError(f"no {doc_type} {path_suffix} in the synth")
-    return apply
 
 
-def _transform(token: str, name_suffix: str, change: Callable[[dict[str, Any]], None]) -> Any:
-    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if args.type_ == token and args.name.endswith(name_suffix):
-            props = dict(args.props)
-            change(props)
-            return pulumi.ResourceTransformationResult(props, args.opts)
-        return None
-    return transform
 
 
 def _sse_aes(cfg: dict[str, Any]) -> None:
@@ -78,43 +57,38 @@ def _cdktf_region(docs: list[dict[str, Any]]) -> None:
 
 WEAKENINGS = {
     "unencrypted bucket": (
-        _transform("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        transform("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                    "model-bucket/encryption", _sse_aes),
-        _edit("aws_s3_bucket_server_side_encryption_configuration", "model-bucket/encryption", _sse_aes),
+        edit("aws_s3_bucket_server_side_encryption_configuration", "model-bucket/encryption", _sse_aes),
         "aws_s3_bucket_server_side_encryption_configuration registry/model-bucket/encryption",
         "rule.apply_server_side_encryption_by_default.sse_algorithm",
     ),
     "key without rotation": (
-        _transform("aws:kms/key:Key", "kms/artifacts-key", lambda p: p.update(enable_key_rotation=False)),
-        _edit("aws_kms_key", "kms/artifacts-key", lambda c: c.update(enable_key_rotation=False)),
+        transform("aws:kms/key:Key", "kms/artifacts-key", lambda p: p.update(enable_key_rotation=False)),
+        edit("aws_kms_key", "kms/artifacts-key", lambda c: c.update(enable_key_rotation=False)),
         "aws_kms_key kms/artifacts-key", "enable_key_rotation",
     ),
     "public endpoint": (
-        _transform("aws:eks/cluster:Cluster", "cluster/cluster",
+        transform("aws:eks/cluster:Cluster", "cluster/cluster",
                    lambda p: p.update(vpc_config={**p["vpc_config"], "endpoint_public_access": True})),
-        _edit("aws_eks_cluster", "cluster/cluster", lambda c: c["vpc_config"].update(endpoint_public_access=True)),
+        edit("aws_eks_cluster", "cluster/cluster", lambda c: c["vpc_config"].update(endpoint_public_access=True)),
         "aws_eks_cluster cluster/cluster", "vpc_config.endpoint_public_access",
     ),
     "region outside the UAE": (
-        _transform("pulumi:providers:aws", f"{ENV}/aws", lambda p: p.update(region="eu-west-1")),
+        transform("pulumi:providers:aws", f"{ENV}/aws", lambda p: p.update(region="eu-west-1")),
         _cdktf_region,
         f"{PROVIDER} aws", "region",
     ),
 }
 
 
-def _named(diffs: list[Difference], resource: str, setting: str) -> Difference:
-    found = [d for d in diffs if d.resource == resource and d.setting == setting]
-    assert found, f"parity missed the weakening of {resource} {setting}; it found: {[str(d) for d in diffs]}"
-    assert resource in str(found[0]) and setting in str(found[0])
-    return found[0]
 
 
 @pytest.mark.parametrize("weakening", list(WEAKENINGS))
 def test_a_weakened_pulumi_program_fails_parity(weakening: str, cdktf_inv: Inventory) -> None:
     transform, _, resource, setting = WEAKENINGS[weakening]
-    diffs = compare(cdktf_inv, _pulumi_inv(render_with_mocks(PROD_AWS, transform=transform)))
-    d = _named(diffs, resource, setting)
+    diffs = compare(cdktf_inv, inventory_of(render_with_mocks(PROD_AWS, transform=transform), ENV))
+    d = named(diffs, resource, setting)
     assert d.cdktf != d.pulumi
     assert len(diffs) <= 3, [str(x) for x in diffs]  # only what was changed, not noise
 
@@ -125,8 +99,8 @@ def test_a_weakened_cdktf_synth_fails_parity(weakening: str, cdktf_docs: list[di
     _, edit, resource, setting = WEAKENINGS[weakening]
     docs = copy.deepcopy(cdktf_docs)
     edit(docs)
-    diffs = compare(cdktf_inventory(docs), _pulumi_inv(pulumi_registered))
-    _named(diffs, resource, setting)
+    diffs = compare(cdktf_inventory(docs), inventory_of(pulumi_registered, ENV))
+    named(diffs, resource, setting)
     assert len(diffs) <= 3, [str(x) for x in diffs]
 
 
@@ -137,7 +111,7 @@ def test_a_resource_missing_on_one_side_is_named(cdktf_docs: list[dict[str, Any]
     victim = next(n for n, c in registry["resource"]["aws_s3_bucket_public_access_block"].items()
                   if c["//"]["metadata"]["path"].endswith("model-bucket/public-access-block"))
     del registry["resource"]["aws_s3_bucket_public_access_block"][victim]
-    diffs = compare(cdktf_inventory(docs), _pulumi_inv(pulumi_registered))
+    diffs = compare(cdktf_inventory(docs), inventory_of(pulumi_registered, ENV))
     assert [str(d) for d in diffs] == [
         "aws_s3_bucket_public_access_block registry/model-bucket/public-access-block: (resource): "
         "cdktf='missing' pulumi='present'"

@@ -5,10 +5,8 @@ named; the infra policy gate refuses a Pulumi program changed to a public or non
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
-import pulumi
 import pytest
 
 pytest.importorskip("pulumi_azure", reason="the Pulumi backend is the optional extra .[pulumi]")
@@ -17,19 +15,18 @@ from control_plane.policy.infra_gate import check_documents
 from stacks.pulumi.inventory import AZURE_TYPE_MAP, Registered, render_with_mocks, terraform_documents
 from stacks.pulumi.parity import (
     AZURE_PROVIDER,
-    Difference,
     Inventory,
     cdktf_inventory,
     compare,
     pulumi_inventory,
 )
 from tests.pulumi.conftest import AZURE_ENV, PROD_AZURE, REPO
+from tests.pulumi.parity_helpers import edit, named, transform
+from tests.pulumi.parity_helpers import pulumi_inv as inventory_of
 
 ENV = AZURE_ENV
 
 
-def _pulumi_inv(registered: list[Registered]) -> Inventory:
-    return pulumi_inventory(terraform_documents(registered)[ENV], ENV)
 
 
 def test_program_renders_every_azure_construct(azure_registered: list[Registered]) -> None:
@@ -43,7 +40,7 @@ def test_program_renders_every_azure_construct(azure_registered: list[Registered
 
 
 def test_parity_with_the_cdktf_synth(azure_cdktf_inv: Inventory, azure_registered: list[Registered]) -> None:
-    pulumi_inv = _pulumi_inv(azure_registered)
+    pulumi_inv = inventory_of(azure_registered, ENV)
     assert len(azure_cdktf_inv) == len(pulumi_inv) > 90
     assert compare(azure_cdktf_inv, pulumi_inv) == []
     # The comparison really looks inside: the settings the posture is about are in both inventories.
@@ -70,30 +67,13 @@ def test_parity_with_the_cdktf_synth(azure_cdktf_inv: Inventory, azure_registere
 
 # ---- weakenings: (Pulumi transform, CDKTF edit, resource, setting) ------------------------------
 
-def _edit(doc_type: str, path_suffix: str, change: Callable[[dict[str, Any]], None]) -> Callable[[list[dict[str, Any]]], None]:
-    def apply(docs: list[dict[str, Any]]) -> None:
-        for doc in docs:
-            for cfg in doc.get("resource", {}).get(doc_type, {}).values():
-                if cfg["//"]["metadata"]["path"].endswith(path_suffix):
-                    change(cfg)
-                    return
-        raise AssertionError(f"no {doc_type} {path_suffix} in the synth")
-    return apply
 
 
-def _transform(token: str, name_suffix: str, change: Callable[[dict[str, Any]], None]) -> Any:
-    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if args.type_ == token and args.name.endswith(name_suffix):
-            props = dict(args.props)
-            change(props)
-            return pulumi.ResourceTransformationResult(props, args.opts)
-        return None
-    return transform
 
 
 def _both(token: str, tf_type: str, path: str, **settings: Any) -> tuple[Any, Any]:
-    return (_transform(token, f"{ENV}/{path}", lambda p: p.update(settings)),
-            _edit(tf_type, path, lambda c: c.update(settings)))
+    return (transform(token, f"{ENV}/{path}", lambda p: p.update(settings)),
+            edit(tf_type, path, lambda c: c.update(settings)))
 
 
 STORAGE = ("azure:storage/account:Account", "azurerm_storage_account", "artifacts/account")
@@ -129,18 +109,13 @@ WEAKENINGS = {
 }
 
 
-def _named(diffs: list[Difference], resource: str, setting: str) -> Difference:
-    found = [d for d in diffs if d.resource == resource and d.setting == setting]
-    assert found, f"parity missed the weakening of {resource} {setting}; it found: {[str(d) for d in diffs]}"
-    assert resource in str(found[0]) and setting in str(found[0])
-    return found[0]
 
 
 @pytest.mark.parametrize("weakening", list(WEAKENINGS))
 def test_a_weakened_pulumi_program_fails_parity(weakening: str, azure_cdktf_inv: Inventory) -> None:
     transform, _, resource, setting = WEAKENINGS[weakening]
-    diffs = compare(azure_cdktf_inv, _pulumi_inv(render_with_mocks(PROD_AZURE, transform=transform)))
-    d = _named(diffs, resource, setting)
+    diffs = compare(azure_cdktf_inv, inventory_of(render_with_mocks(PROD_AZURE, transform=transform), ENV))
+    d = named(diffs, resource, setting)
     assert d.cdktf != d.pulumi
     assert len(diffs) == 1, [str(x) for x in diffs]  # only what was changed, not noise
 
@@ -151,16 +126,16 @@ def test_a_weakened_cdktf_synth_fails_parity(weakening: str, azure_cdktf_docs: l
     _, edit, resource, setting = WEAKENINGS[weakening]
     docs = copy.deepcopy(azure_cdktf_docs)
     edit(docs)
-    diffs = compare(cdktf_inventory(docs), _pulumi_inv(azure_registered))
-    _named(diffs, resource, setting)
+    diffs = compare(cdktf_inventory(docs), inventory_of(azure_registered, ENV))
+    named(diffs, resource, setting)
     assert len(diffs) == 1, [str(x) for x in diffs]
 
 
 def test_a_storage_account_without_cmk_is_named(azure_cdktf_docs: list[dict[str, Any]],
                                                 azure_registered: list[Registered]) -> None:
     docs = copy.deepcopy(azure_cdktf_docs)
-    _edit("azurerm_storage_account", "artifacts/account", lambda c: c.pop("customer_managed_key"))(docs)
-    diffs = compare(cdktf_inventory(docs), _pulumi_inv(azure_registered))
+    edit("azurerm_storage_account", "artifacts/account", lambda c: c.pop("customer_managed_key"))(docs)
+    diffs = compare(cdktf_inventory(docs), inventory_of(azure_registered, ENV))
     assert {(d.resource, d.setting, d.cdktf) for d in diffs} == {
         ("azurerm_storage_account artifacts/account", "customer_managed_key.key_vault_key_id", "<unset>"),
         ("azurerm_storage_account artifacts/account", "customer_managed_key.user_assigned_identity_id", "<unset>"),
@@ -174,7 +149,7 @@ def test_a_private_endpoint_missing_on_one_side_is_named(azure_cdktf_docs: list[
         endpoints = doc.get("resource", {}).get("azurerm_private_endpoint", {})
         for name in [n for n, c in endpoints.items() if c["//"]["metadata"]["path"].endswith("vault/endpoint")]:
             del endpoints[name]
-    diffs = compare(cdktf_inventory(docs), _pulumi_inv(azure_registered))
+    diffs = compare(cdktf_inventory(docs), inventory_of(azure_registered, ENV))
     assert [str(d) for d in diffs] == [
         "azurerm_private_endpoint vault/endpoint: (resource): cdktf='missing' pulumi='present'"]
 
