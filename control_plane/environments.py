@@ -26,7 +26,7 @@ from control_plane.errors import NotFound
 from control_plane.settings import BLUEPRINTS_DIR
 from control_plane.settings import current as settings
 
-__all__ = ["blueprint", "cache_clear", "default_environment", "known_environments", "load", "resolve"]
+__all__ = ["blueprint", "blueprint_path", "cache_clear", "default_environment", "known_environments", "load", "resolve"]
 
 _cache: dict[Path, tuple[str, Blueprint]] = {}
 _lock = threading.Lock()
@@ -69,6 +69,17 @@ def default_environment() -> Environment:
 
 def known_environments() -> list[str]:
     return sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
+
+
+def blueprint_path(env_name: str) -> Path:
+    """The blueprint file of ``env_name`` (``blueprints/NAME.yaml``, or a path); NotFound otherwise."""
+    path = Path(env_name)
+    if not path.suffix:
+        path = BLUEPRINTS_DIR / f"{env_name}.yaml"
+    if not path.is_file():
+        raise NotFound(f"environment {env_name!r} has no blueprint ({path})",
+                       hint=f"use one of {', '.join(known_environments())} or a blueprint file path")
+    return path
 
 
 def resolve(env_name: str) -> Environment:

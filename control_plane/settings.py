@@ -257,6 +257,35 @@ def configure(**flags: Any) -> Settings:
     return current()
 
 
+def reset() -> None:
+    """Forget every front-end flag (the CLI does it after each command: an in-process caller, a
+    test, must not inherit the previous command's ``--as``)."""
+    _overrides.clear()
+
+
+@contextmanager
+def exported_to_children(**values: Any) -> Iterator[None]:
+    """These settings as ``MLCTL_*`` variables of the child processes started in the block, for the
+    children mlctl cannot hand a Settings object (KFP's local runner spawns each pipeline step with
+    this process's environment). The one place mlctl writes ``os.environ``; restored after."""
+    names = variables()
+    saved: dict[str, str | None] = {}
+    try:
+        for field_name, value in values.items():
+            if value is None:
+                continue
+            var = names[field_name]
+            saved[var] = os.environ.get(var)
+            os.environ[var] = str(value)
+        yield
+    finally:
+        for var, old in saved.items():
+            if old is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = old
+
+
 @contextmanager
 def overridden(**flags: Any) -> Iterator[Settings]:
     """``configure`` for a block (demos and tests), restoring the previous flags after it."""

@@ -34,8 +34,10 @@ def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.delenv("MLCTL_ACTOR", raising=False)
     # Rendered InferenceServices need the in-pod verifier's image, pinned (docs/kubernetes.md).
     monkeypatch.setenv("MLCTL_VERIFIER_IMAGE", TEST_VERIFIER_IMAGE)
+    from control_plane import settings
     from control_plane.store import db
 
+    settings.reset()  # no test inherits another's front-end flags (--as, --blueprint)
     db.reset_engines()
     return home
 

@@ -135,6 +135,15 @@ def _usage_error(exc: Exception, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Exit codes: control_plane.errors.EXIT_CODES."""
+    from control_plane import settings
+
+    try:
+        _main(argv)
+    finally:
+        settings.reset()  # the flags were this command's: a caller in the same process starts clean
+
+
+def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:

@@ -45,22 +45,10 @@ def _printer() -> Any:
 
 @contextmanager
 def _children_act_as(ctx: Any) -> Iterator[None]:
-    """Run pipeline verbs as ``ctx``'s actor. KFP's local runner runs each step (the register and
-    sign steps among them) in a new Python process, which inherits the environment and nothing of
-    this process's settings object: the actor reaches those processes as ``MLCTL_ACTOR``, for the
-    block only. (The lasting fix: the pipeline engine hands the Context's actor to its steps.)"""
-    import os
-
-    saved = os.environ.get("MLCTL_ACTOR")
-    os.environ["MLCTL_ACTOR"] = ctx.actor.name
-    try:
-        with ctx.acting():
-            yield
-    finally:
-        if saved is None:
-            os.environ.pop("MLCTL_ACTOR", None)
-        else:
-            os.environ["MLCTL_ACTOR"] = saved
+    """Run pipeline verbs as ``ctx``'s actor (the local engine passes an asserted actor on to the
+    step processes that register and sign)."""
+    with ctx.acting():
+        yield
 
 
 def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:

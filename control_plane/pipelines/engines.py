@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from control_plane import errors
+from control_plane import errors, identity, settings
 from control_plane.errors import MlctlError, PipelineFailed
 from control_plane.pipelines.config import PipelineConfig
 from control_plane.pipelines.steps import StepContext
@@ -91,6 +91,14 @@ def _quiet(log: Path) -> Iterator[None]:
                 lg.handlers, lg.propagate, lg.level = handlers, propagate, level
 
 
+def _asserted_actor() -> str | None:
+    """The acting identity, when only asserted (``--as``, dev tier): the steps that register and sign
+    run in their own processes and must act as the same person. A verified identity needs nothing
+    passed: the steps read the same login's token cache."""
+    me = identity.current()
+    return me.name if me.source == "asserted" else None
+
+
 class LocalEngine:
     name = "local"
 
@@ -120,7 +128,7 @@ class LocalEngine:
 
         watcher = threading.Thread(target=watch, daemon=True)
         result: dict[str, Any] = {}
-        with _local_lock:
+        with _local_lock, settings.exported_to_children(actor=_asserted_actor(), blueprint=settings.current().blueprint):
             watcher.start()
             try:
                 with _quiet(log):

@@ -4,15 +4,19 @@ audit entry happen in the service layer, on the verified identity ``caller`` est
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from control_plane.errors import MlctlError, PolicyViolation
+from control_plane import environments
+from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, PolicyViolation, UsageError
+from control_plane.output import View
 from control_plane.server.auth import caller
-from control_plane.services import Context
+from control_plane.services import Context, approvals, models, release
+from control_plane.services.release import ReleaseView
 
 __all__ = ["readiness", "router"]
 
@@ -56,6 +60,10 @@ def require_transport(request: Request, ctx: Context, env_name: str) -> None:
         )
 
 
+def _json(view: View) -> Any:
+    return view.as_json()
+
+
 @router.get("/whoami")
 def whoami(ctx: Caller) -> dict[str, Any]:
     """The verified identity of the token, and its roles."""
@@ -64,19 +72,16 @@ def whoami(ctx: Caller) -> dict[str, Any]:
 
 
 @router.get("/models")
-def list_models(ctx: Caller, name: str | None = None) -> list[dict[str, Any]]:
-    from control_plane import registry
-
-    with ctx.acting():
-        return [mv.as_dict() for mv in registry.list_versions(name)]
+def list_models(ctx: Caller, name: str | None = None, actor: str | None = None,
+                since: str | None = None) -> Any:
+    """``mlctl model list``."""
+    return _json(models.list_versions(ctx, name, actor=actor, since=since))
 
 
 @router.get("/models/{name}/{version}")
-def show_model(ctx: Caller, name: str, version: str) -> dict[str, Any]:
-    from control_plane import registry
-
-    with ctx.acting():
-        return registry.get_version(name, version).as_dict()
+def show_model(ctx: Caller, name: str, version: str) -> Any:
+    """``mlctl model show NAME:VERSION``."""
+    return _json(models.show(ctx, f"{name}:{version}"))
 
 
 class ApprovalRequest(BaseModel):
@@ -84,13 +89,10 @@ class ApprovalRequest(BaseModel):
 
 
 @router.post("/models/{name}/{version}/approvals")
-def approve(ctx: Caller, request: Request, name: str, version: str, body: ApprovalRequest) -> dict[str, Any]:
+def approve(ctx: Caller, request: Request, name: str, version: str, body: ApprovalRequest) -> Any:
     """Record the caller's approval of NAME:VERSION for an environment; the gate's decision after it."""
-    from control_plane import approvals
-
     require_transport(request, ctx, body.env)
-    with ctx.acting():
-        return approvals.approve(name, version, body.env).as_dict()
+    return _json(approvals.approve(ctx, name, version, body.env))
 
 
 class SignRequest(BaseModel):
@@ -99,27 +101,73 @@ class SignRequest(BaseModel):
 
 
 @router.post("/models/{name}/{version}/signatures")
-def sign(ctx: Caller, request: Request, name: str, version: str, body: SignRequest) -> dict[str, Any]:
+def sign(ctx: Caller, request: Request, name: str, version: str, body: SignRequest) -> Any:
     """Sign NAME:VERSION's registered digests and provenance (``mlctl model sign``)."""
-    from control_plane import registry
-
-    env = None
     if body.env is not None:
         require_transport(request, ctx, body.env)
-        env = ctx.environment(body.env)
-    with ctx.acting():
-        return registry.sign(name, version, signer_kind=body.signer, env=env).as_dict()
+        ctx = ctx.with_settings(blueprint=environments.blueprint_path(body.env))
+    return _json(models.sign(ctx, name, version, signer=body.signer))
+
+
+class ReleaseRequest(BaseModel):
+    model: str = Field(description="NAME:VERSION of a registered, signed (and, per tier, approved) version.")
+    env: str = Field(description="Blueprint environment, e.g. uae-local.")
+    service: str | None = Field(None, description="Service name (default: the model name).")
+    config: dict[str, Any] = Field(default_factory=dict, description=(
+        "Release settings (release.config.ReleaseConfig): strategy, canary_steps, analysis_window, "
+        "thresholds {max_error_rate, max_p95_seconds, min_requests}, mirror_percent, shadow_window, then ..."))
+
+
+def _accepted(view: ReleaseView) -> JSONResponse:
+    """202 while the release runs in the server's background; the view's state otherwise."""
+    if view.refusal is not None:
+        raise view.refusal
+    code = 202 if view.exit_code == EXIT_IN_PROGRESS else 200
+    return JSONResponse(jsonable_encoder(view.as_json() or {"note": view.note}), status_code=code)
+
+
+def _detached(request: Request, ctx: Context, service: str) -> release.ReleaseHooks:
+    jobs = request.app.state.jobs
+    return release.ReleaseHooks(detach=lambda work: jobs.submit(ctx, service, work))
+
+
+@router.post("/releases", status_code=202)
+def start_release(ctx: Caller, request: Request, body: ReleaseRequest) -> JSONResponse:
+    """``mlctl release NAME:VERSION``: recorded and checked now (gates refuse with 403), driven in the
+    background; watch it with ``GET /v1/releases/{service}``."""
+    from control_plane.registry import parse_ref
+    from control_plane.release.config import ReleaseConfig
+
+    name, version = parse_ref(body.model)
+    require_transport(request, ctx, body.env)
+
+    def config() -> ReleaseConfig:
+        try:
+            return ReleaseConfig.from_dict(body.config)
+        except TypeError as exc:
+            raise UsageError(f"config: {exc}", hint="see ReleaseConfig's fields in the OpenAPI document") from None
+
+    service = body.service or name
+    return _accepted(release.start(ctx, name, version, body.env, config, service=body.service,
+                                   hooks=_detached(request, ctx, service)))
+
+
+@router.get("/releases")
+def list_releases(ctx: Caller, service: str | None = None, model: str | None = None, actor: str | None = None,
+                  since: str | None = None, state: Annotated[list[str] | None, Query()] = None) -> Any:
+    """``mlctl release list``."""
+    return _json(release.list_releases(ctx, service=service, states=state, model=model, actor=actor, since=since))
 
 
 @router.get("/releases/{service}")
-def release_status(ctx: Caller, service: str) -> dict[str, Any]:
+def release_status(ctx: Caller, service: str) -> Any:
     """The service's release in progress, or its latest (``mlctl release status SERVICE -o json``)."""
-    from control_plane.errors import NotFound
-    from control_plane.release import engine
-    from control_plane.release.view import describe
+    return _json(release.status(ctx, service))
 
-    with ctx.acting():
-        row = engine.active_release(service) or engine.latest_release(service)
-        if row is None:
-            raise NotFound(f"no release of {service} is recorded", hint="start one: mlctl release NAME:VERSION")
-        return describe(row)
+
+@router.post("/releases/{service}/{verb}", status_code=202)
+def act_on_release(ctx: Caller, request: Request, service: str, verb: Literal["promote", "abort", "resume", "rollback"]
+                   ) -> JSONResponse:
+    """``mlctl release promote|abort|resume|rollback SERVICE``, driven in the background."""
+    verbs = {"promote": release.promote, "abort": release.abort, "resume": release.resume, "rollback": release.rollback}
+    return _accepted(verbs[verb](ctx, service, _detached(request, ctx, service)))

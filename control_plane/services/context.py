@@ -8,6 +8,7 @@ never see each other's identity.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,10 @@ class Context:
         """A Context for an identity the caller has already established (the API server's verified
         token, a test's asserted user)."""
         return cls(settings=settings.current(), _actor=actor)
+
+    def with_settings(self, **changes: object) -> Context:
+        """The same actor with some settings changed (a request's ``blueprint``, say)."""
+        return Context(settings=dataclasses.replace(self.settings, **changes), _actor=self._actor)  # type: ignore[arg-type]
 
     @property
     def actor(self) -> Actor:

@@ -34,7 +34,7 @@ from control_plane.errors import (
     PolicyViolation,
 )
 from control_plane.output import table
-from control_plane.release import engine, gates
+from control_plane.release import engine, gates, repository
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import ReleaseRow
 from control_plane.release.queries import list_releases as _query_releases
@@ -72,6 +72,10 @@ class ReleaseHooks:
     on_transition: Callable[[str, str, str], None] | None = None  # (release_id, state, phase)
     on_window: Callable[[str, str, float], None] | None = None  # (release_id, window, seconds left)
     on_note: Callable[[str], None] | None = None
+    # Where the engine runs once the release is recorded: None, in the caller (the CLI waits for the
+    # end); else a function handed the drive (the API server's background jobs), and the verb
+    # returns at once with the release as recorded (exit code 12, in progress).
+    detach: Callable[[Callable[[], ReleaseView]], None] | None = None
 
     def engine_hooks(self) -> engine.Hooks:
         return engine.Hooks(on_transition=self.on_transition, on_window=self.on_window)
@@ -237,6 +241,16 @@ def _outcome(row: ReleaseRow, driver: Driver) -> ReleaseView:
     return ReleaseView(data, row.state)
 
 
+def _drive(eng: engine.Engine, release_id: str, driver: Driver, hooks: ReleaseHooks) -> ReleaseView:
+    """Run the engine on ``release_id`` here, or hand it to ``hooks.detach`` and return the release as recorded."""
+    if hooks.detach is None:
+        return _outcome(eng.run(release_id), driver)
+    hooks.detach(lambda: _outcome(eng.run(release_id), driver))
+    row = repository.get(release_id)
+    return ReleaseView(describe(row, driver), row.state, EXIT_IN_PROGRESS,
+                       note=f"release {release_id} runs in the background: mlctl release status {row.service}")
+
+
 def _runtime(view: dict[str, Any], driver: Driver) -> dict[str, Any]:
     """Whether the runtime serves what the registry says is live (a stopped `mlctl local` or a
     deleted InferenceService is shown as such, never as "live")."""
@@ -292,7 +306,7 @@ def start(
         eng = engine.Engine(driver, hooks=hooks.engine_hooks())
         rid = eng.start(model_name=name, version=version, env_name=env_name, config=cfg, service=service)
         hooks.note(f"release {rid}: {name}:{version} → {env_name} ({cfg.strategy})")
-        return _outcome(eng.run(rid), driver)
+        return _drive(eng, rid, driver, hooks)
 
 
 def status(ctx: Context, service: str) -> ReleaseView:
@@ -313,7 +327,7 @@ def resume(ctx: Context, service: str, hooks: ReleaseHooks | None = None) -> Rel
         _row, driver = _service_driver(service)
         claimed = engine.Engine(driver).claim(service)
         hooks.note(f"resuming {claimed.id} at {claimed.state}" + (f" → {claimed.target}" if claimed.target else ""))
-        return _outcome(engine.Engine(driver, hooks=hooks.engine_hooks()).run(claimed.id), driver)
+        return _drive(engine.Engine(driver, hooks=hooks.engine_hooks()), claimed.id, driver, hooks)
 
 
 def promote(ctx: Context, service: str, hooks: ReleaseHooks | None = None) -> ReleaseView:
@@ -338,7 +352,7 @@ def _decide(ctx: Context, service: str, what: str, hooks: ReleaseHooks) -> Relea
             # Another live mlctl process drives it; it reads the request at its next check.
             return ReleaseView(None, row.state,
                                note=f"{what} recorded for {row.id}; the mlctl process driving it will act on it")
-        return _outcome(eng.run(claimed.id), driver)
+        return _drive(eng, claimed.id, driver, hooks)
 
 
 def rollback(ctx: Context, service: str, hooks: ReleaseHooks | None = None) -> ReleaseView:
@@ -380,7 +394,7 @@ def rollback(ctx: Context, service: str, hooks: ReleaseHooks | None = None) -> R
             f"rollback {rid}: {service} → {model_name}:{lv.previous_version} "
             f"({'instant: still up on ' + lv.previous_colour if instant and lv.previous_colour else 'redeploy'})"
         )
-        return _outcome(eng.run(rid), driver)
+        return _drive(eng, rid, driver, hooks)
 
 
 def list_releases(
