@@ -15,20 +15,25 @@ same key and approving twice are no-ops). The demo's identities live in their ow
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from control_plane import settings
+
 SERVICE = "digits"
+# The settings the demo exports to the processes it starts, for the length of the run (main()).
+_DEMO_SETTINGS = ExitStack()
 DEMO_ROLES = """# Written by `make demo` (control_plane/demo.py) for its own run.
 actors:
   dana: [data-scientist]   # registers
   eli: [ml-engineer]       # signs and releases
   amira: [approver]        # approves
+  pat: [platform-admin]    # brings the local environment up (and down)
 """
 
 
@@ -51,32 +56,23 @@ def as_actor(actor: str) -> Any:
 def prepare_identities(home: Path) -> Path:
     roles = home / "demo-roles.yaml"
     roles.write_text(DEMO_ROLES)
-    # An environment variable, not a settings override: the demo's child processes (KFP's step
-    # processes register and sign) read the same roles file.
-    os.environ["MLCTL_ROLES_FILE"] = str(roles)
+    # For the demo's child processes too (KFP's step processes register and sign): exported.
+    _DEMO_SETTINGS.enter_context(settings.exported_to_children(roles_file=roles))
     return roles
 
 
 def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
     """Train v1/v2 of the sample model, register them as digits:1/2 and sign them."""
-    from control_plane import registry
     from control_plane.samples import build_sample_model
+    from control_plane.services import models
 
     src: dict[str, Path] = {}
     for number, variant in (("1", "v1"), ("2", "v2")):
         model = build_sample_model(home / "demo-models" / variant, variant=variant)
         src[variant] = model.path
-        with as_actor("dana").acting():
-            mv = registry.register(
-                SERVICE,
-                number,
-                model.path,
-                code_commit="0" * 40,
-                datasets=[],
-                metrics={"accuracy": model.accuracy},
-            )
-        with as_actor("eli").acting():
-            signed = registry.sign(SERVICE, number)
+        mv = models.register(as_actor("dana"), SERVICE, number, model.path, code_commit="0" * 40, datasets=[],
+                             metrics={"accuracy": model.accuracy}).version
+        signed = models.sign(as_actor("eli"), SERVICE, number).version
         if not quiet:
             _say(
                 f"  registered and signed {mv.ref}: accuracy {model.accuracy:.3f}, root {mv.root_digest[:23]}…, "
@@ -99,17 +95,16 @@ def _transition_printer(marks: dict[str, float]) -> Any:
 
 def run() -> int:
     from control_plane.settings import current as settings
+    from control_plane.settings import exported_to_children
 
     created_home = settings().home is None
     home = settings().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
-    # Environment variables, not settings overrides: the model servers, the gateway, the reapers
-    # and KFP's step processes the demo starts are child processes and must use the same home and emulator.
-    os.environ["MLCTL_HOME"] = str(home)
+    # Exported, not only overridden: the model servers, the gateway, the reapers and KFP's step
+    # processes the demo starts are child processes and must use the same home and emulator.
     from control_plane.local import processes
 
-    if settings().emulator_endpoint is None:
-        os.environ["MLCTL_EMULATOR_ENDPOINT"] = f"http://127.0.0.1:{processes.free_port()}"
-    from blueprints import load_environment
+    _DEMO_SETTINGS.enter_context(exported_to_children(
+        home=home, emulator_endpoint=settings().emulator_endpoint or f"http://127.0.0.1:{processes.free_port()}"))
     from control_plane import audit
     from control_plane.drivers import gateway
     from control_plane.drivers.local import LocalDriver
@@ -118,20 +113,20 @@ def run() -> int:
     from control_plane.release import ReleaseConfig, engine
     from control_plane.release.analysis import Thresholds
     from control_plane.release.loadgen import LoadStream, switch_latency
-    from control_plane.services import approvals, release
+    from control_plane.services import approvals, operations, release
     from control_plane.settings import DEFAULT_BLUEPRINT
 
     driver = LocalDriver()
     summary: dict[str, Any] = {"home": str(home)}
     t_start = time.monotonic()
     try:
-        _say(f"[bold]1. local environment up[/] ($MLCTL_HOME={home})")
-        emu = emulator.up(load_environment(DEFAULT_BLUEPRINT))
-        gw = gateway.up()
-        _say(f"  AWS emulator {emu.endpoint}, gateway {gw.url}")
+        _say(f"[bold]1. local environment up[/] ($MLCTL_HOME={home}), as pat (platform-admin)")
+        prepare_identities(home)
+        up = operations.local_up(as_actor("pat"), DEFAULT_BLUEPRINT)  # what `mlctl --as pat local up` runs
+        emu, gw = up.emulator, up.gateway
+        _say(f"  AWS emulator {emu.endpoint}, gateway {gw.url}, OpenID provider {up.oidc.issuer}")
 
         _say("[bold]2. register → sign[/] (sample model: scikit-learn digits → ONNX, trained now)")
-        prepare_identities(home)
         src = build_and_register(home)
 
         _say(
@@ -231,12 +226,15 @@ def run() -> int:
         return 0
     finally:
         _say("[bold]clean-up[/]: model servers, gateway, emulator, OpenID provider")
-        driver.stop_all()
-        gateway.down()
-        emulator.down()
-        from control_plane.local import idp
+        try:
+            operations.local_down(as_actor("pat"))  # what `mlctl --as pat local down` runs
+        except Exception:  # the demo failed before its roles existed: stop what runs, all the same
+            from control_plane.local import idp
 
-        idp.down()
+            driver.stop_all()
+            gateway.down()
+            emulator.down()
+            idp.down()
         if created_home:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -268,7 +266,9 @@ def main() -> None:
     from control_plane.output import err_console
 
     try:
-        sys.exit(run())
+        with _DEMO_SETTINGS:
+            code = run()
+        sys.exit(code)
     except MlctlError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         if exc.hint:

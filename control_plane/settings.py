@@ -157,6 +157,9 @@ class Settings:
     audit_head_seconds: int = field(default=60, metadata=_env("MLCTL_AUDIT_HEAD_SECONDS", _whole(0, 60)))
     audit_trusted_keys: tuple[Path, ...] = field(default=(), metadata=_env("MLCTL_AUDIT_TRUSTED_KEYS", _paths))
     audit_log_id: str | None = field(default=None, metadata=_env("MLCTL_AUDIT_LOG_ID"))
+    # the API server the CLI calls (docs/server.md); without it, the CLI acts on the local store
+    server: str | None = field(default=None, metadata=_env("MLCTL_SERVER"))
+    server_ca: Path | None = field(default=None, metadata=_env("MLCTL_SERVER_CA", _path))
     # events, request logs, artifacts
     events_file: Path | None = field(default=None, metadata=_env("MLCTL_EVENTS_FILE", _path))
     request_log_policy: Path | None = field(default=None, metadata=_env("MLCTL_REQUEST_LOG_POLICY", _path))

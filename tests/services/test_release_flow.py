@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from control_plane import audit, identity, registry
+from control_plane import audit, identity
 from control_plane.access.roles import roles_of
 from control_plane.errors import PolicyViolation
 from control_plane.release.analysis import Thresholds
 from control_plane.release.config import ReleaseConfig
 from control_plane.samples import SampleModel, build_sample_model
-from control_plane.services import Context, approvals
+from control_plane.services import Context, approvals, models
 from control_plane.services import release as releases
 from tests.release.conftest import _stop_all
 
@@ -63,10 +63,8 @@ def test_register_sign_approve_release_rollback_through_the_services(
     for version, variant in (("1", "v1"), ("2", "v2")):
         src = home / "src" / variant
         shutil.copytree(samples[variant].path, src)
-        with dana.acting():  # the registry's own verbs until services.models lands
-            registry.register("digits", version, src, code_commit="0" * 40)
-        with eli.acting():
-            registry.sign("digits", version)
+        models.register(dana, "digits", version, src, code_commit="0" * 40)
+        models.sign(eli, "digits", version)
 
     approval = approvals.approve(amira, "digits", "2", "uae-local")
     assert approval.allowed, approval.reasons
@@ -118,15 +116,13 @@ def test_register_sign_approve_release_rollback_through_the_services(
 def test_an_approval_by_someone_without_the_role_is_refused_and_audited(
     home: Path, samples: dict[str, SampleModel]
 ) -> None:
-    with as_("dana").acting():
-        registry.register("digits", "1", samples["v1"].path, code_commit="0" * 40)
+    models.register(as_("dana"), "digits", "1", samples["v1"].path, code_commit="0" * 40)
     with pytest.raises(PolicyViolation) as exc:
         approvals.approve(as_("eli"), "digits", "1", "uae-local")
     assert "eli may not approve digits:1@uae-local" in exc.value.message
     last = audit.entries()[-1]
     assert (last.action, last.actor, last.decision, last.subject) == ("approve", "eli", "deny", "digits:1@uae-local")
-    with as_("sam").acting():
-        registry.register("digits", "2", samples["v2"].path, code_commit="0" * 40)
+    models.register(as_("sam"), "digits", "2", samples["v2"].path, code_commit="0" * 40)
     with pytest.raises(PolicyViolation, match="separation of duties"):  # the registrant never approves
         approvals.approve(as_("sam"), "digits", "2", "uae-local")
     assert [(e.actor, e.decision) for e in audit.entries() if e.action == "approve"] == [
