@@ -16,7 +16,7 @@ demo: setup
 	@$(PY) -m control_plane.demo
 
 demo-infra: setup
-	@$(PY) -m control_plane.demo_infra
+	@$(PY) -m control_plane.demo.infra
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

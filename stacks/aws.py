@@ -8,11 +8,11 @@ blueprint can hold several environments in one app.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from blueprints.conventions import DUMMY_CREDENTIALS, state_key_alias
+from blueprints.conventions import emulator_endpoint as endpoint_for
 from blueprints.schema import Environment, KeyPurpose, SegmentName
-from control_plane.infra.bootstrap import state_key_alias
-from control_plane.local.emulator import DUMMY_CREDENTIALS, endpoint_for
 from modules.aws.audit import AuditTrail
 from modules.aws.cluster import GpuCluster
 from modules.aws.common import LogSink
@@ -20,9 +20,7 @@ from modules.aws.kms import KeyRing
 from modules.aws.network import SegmentedNetwork
 from modules.aws.registry import ModelRegistry
 from modules.cdk import App, Construct, S3Backend, TerraformStack, aws
-
-if TYPE_CHECKING:
-    from stacks.compose import BuiltStack
+from stacks.built import BuiltStack
 
 # Every service the stacks call, pointed at the emulator for a local environment.
 EMULATED_SERVICES = ("cloudtrail", "cloudwatchlogs", "ec2", "ecr", "eks", "iam", "kms", "s3", "sts")
@@ -82,7 +80,6 @@ class EnvironmentStack(TerraformStack):
 
 
 def build_aws_environment(app: App, env: Environment) -> list[BuiltStack]:
-    from stacks.compose import BuiltStack
 
     tags = None  # provider default_tags carry the environment's tags to every resource
     stacks: dict[str, EnvironmentStack] = {layer: EnvironmentStack(app, layer, env) for layer in LAYERS}

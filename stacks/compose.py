@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from blueprints import load_blueprint
+from blueprints.conventions import STACKS_INDEX
 from blueprints.schema import Cloud, Environment
 from control_plane.errors import BlueprintError
-from control_plane.infra.synth import STACKS_INDEX
 from control_plane.settings import DEFAULT_BLUEPRINT, PROJECT_ROOT
-from modules.cdk import App, TerraformStack
-
-
-@dataclass(frozen=True)
-class BuiltStack:
-    stack: TerraformStack
-    name: str
-    environment: str
-    cloud: str
-    layer: str
-    order: int
+from modules.cdk import App
+from stacks.built import BuiltStack
 
 
 def build_environment(app: App, env: Environment) -> list[BuiltStack]:

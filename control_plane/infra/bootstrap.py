@@ -12,13 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from blueprints.conventions import state_key_alias
 from blueprints.schema import Environment
 from control_plane.errors import InfraError
-
-
-def state_key_alias(env: Environment) -> str:
-    """The KMS alias of the key that encrypts this environment's Terraform state."""
-    return f"alias/{env.name}-tfstate"
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from blueprints import load_blueprint
+from blueprints.conventions import STACKS_INDEX
 from control_plane.errors import BlueprintError, InfraError
 from control_plane.settings import PROJECT_ROOT, state_dir
 
 # Written next to cdktf's manifest.json by stacks/__main__.py: what cdktf does not record.
-STACKS_INDEX = "mlctl-stacks.json"
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from blueprints.conventions import DUMMY_CREDENTIALS, emulator_endpoint
 from blueprints.schema import Environment
 from control_plane.errors import InfraError, ToolMissing
 from control_plane.local import processes
-from control_plane.settings import current as settings
 
 NAME = "aws-emulator"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's well-known dummy, not a secret
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 
 @dataclass(frozen=True)
@@ -36,13 +31,7 @@ class EmulatorInfo:
         return self.pid is not None
 
 
-def endpoint_for(env: Environment | None = None) -> str:
-    override = settings().emulator_endpoint
-    if override:
-        return override.rstrip("/")
-    if env is not None and env.emulator is not None:
-        return env.emulator.endpoint.rstrip("/")
-    return "http://127.0.0.1:4566"
+endpoint_for = emulator_endpoint  # the name the control plane has always used
 
 
 def _moto_server() -> str:

@@ -66,30 +66,3 @@ def production_version(name: str, environment: str) -> ProductionVersion | None:
 def service_version(service: str) -> ProductionVersion | None:
     return next((p for p in production_versions() if p.service == service), None)
 
-
-def rollback(service: str) -> dict[str, Any]:
-    """Roll ``service`` back (drift remediation): the release service's ``rollback``, the same verb
-    as ``mlctl release rollback``, with its RBAC and audit, as the acting identity."""
-    try:
-        # Function-level: the service layer sits above monitor (drift remediation is a verb calling
-        # another verb); importing it at module level would close a services -> monitor -> services loop.
-        from control_plane.services import Context
-        from control_plane.services import release as releases
-    except ImportError:
-        return {"action": "rollback", "ok": False, "error": "the release engine is not installed"}
-    try:
-        view = releases.rollback(Context(), service)
-    except MlctlError as exc:
-        return {"action": "rollback", "ok": False, "error": exc.message}
-    if view.refusal is not None:
-        return {"action": "rollback", "ok": False, "error": view.refusal.message}
-    if view.exit_code:  # the rollback release itself rolled back or paused
-        return {
-            "action": "rollback",
-            "ok": False,
-            "error": f"the rollback release did not finish (exit {view.exit_code})",
-        }
-    from control_plane.release.engine import live
-
-    row = live(service)
-    return {"action": "rollback", "ok": True, "live_version": None if row is None else row.live_version}

@@ -11,13 +11,13 @@ Remediation (``remediation`` in the drift config or ``--remediate``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from control_plane import audit
 from control_plane.errors import MlctlError
 from control_plane.events import emit
 from control_plane.monitor.drift import DriftReport
-from control_plane.monitor.production import rollback
 from control_plane.monitor.retrain import pins_dict
 from control_plane.registry import get_version
 
@@ -49,8 +49,11 @@ def act(
     service: str | None = None,
     model: str | None = None,
     version: str | None = None,
+    rollback: Callable[[str], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Audit and emit the check, then remediate if drift was found. Returns the actions taken."""
+    """Audit and emit the check, then remediate if drift was found. Returns the actions taken.
+    ``rollback`` is the release service's rollback, handed down by the service layer (monitoring
+    sits below releases: it never imports the verb it triggers)."""
     summary = report.to_dict()
     drifted = summary["drifted_features"]
     emit(
@@ -111,7 +114,8 @@ def act(
                     }
                 )
             else:
-                actions.append(rollback(service))
+                actions.append(rollback(service) if rollback is not None else {
+                    "action": "rollback", "ok": False, "error": "no rollback is wired: run drift through the service layer"})
     _audit(
         action="monitor.drift",
         subject=service or source,

@@ -159,7 +159,7 @@ def _tree(mv: registry.ModelVersion) -> Tree:
 @dataclass(frozen=True)
 class ShowView:
     version: registry.ModelVersion
-    overview: dict[str, Any]  # registry.overview: the version plus siblings, derived, approvals, deployments
+    overview: dict[str, Any]  # services.model_overview: the version plus siblings, derived, approvals, deployments
 
     def as_json(self) -> Any:
         return self.overview
@@ -181,7 +181,7 @@ class ShowView:
 
 def show(ctx: Context, ref: str) -> ShowView:
     """NAME:V with its digests, signature, lineage, siblings, derived versions, approvals, deployments."""
-    from control_plane.registry.overview import overview
+    from control_plane.services.model_overview import overview
 
     name, version = registry.parse_ref(ref)
     view = overview(name, version)

@@ -139,7 +139,7 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     report = drift_mod.compare(ref_frame, cur_frame, cfg, reference_name=reference, current_name=current_name)
     with ctx.acting():
         actions = remediate.act(report, source=current_name, remediation=cfg.remediation, service=service,
-                                model=model, version=version)
+                                model=model, version=version, rollback=lambda svc: _rollback(ctx, svc))
     return DriftCheckView(report, reference, current_name, service, model, version, cfg.remediation, actions,
                           fail_on_drift)
 
@@ -199,3 +199,22 @@ def metrics_server(ctx: Context, host: str, port: int) -> WSGIServer:
     except OSError as exc:
         raise MlctlError(f"cannot listen on {host}:{port}: {exc.strerror}",
                          hint="pick another --port (or --port 0 for a free one)", exit_code=3) from None
+
+
+def _rollback(ctx: Context, service: str) -> dict[str, Any]:
+    """Drift remediation's rollback: the release service's ``rollback`` (the same verb as ``mlctl
+    release rollback``, with its RBAC and audit) as the acting identity, summarised as an action."""
+    from control_plane.services import release as releases
+
+    try:
+        view = releases.rollback(ctx, service)
+    except MlctlError as exc:
+        return {"action": "rollback", "ok": False, "error": exc.message}
+    if view.refusal is not None:
+        return {"action": "rollback", "ok": False, "error": view.refusal.message}
+    if view.exit_code:  # the rollback release itself rolled back or paused
+        return {"action": "rollback", "ok": False, "error": f"the rollback release did not finish (exit {view.exit_code})"}
+    from control_plane.release.repository import live
+
+    row = live(service)
+    return {"action": "rollback", "ok": True, "live_version": None if row is None else row.live_version}

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from control_plane.errors import InfraError, MlctlError, NotFound, ToolMissing
 from control_plane.settings import current as settings
 from control_plane.signing.keys import key_fingerprint, spki_pem
-from control_plane.signing.signers import _checked
+from control_plane.signing.protocol import checked as _checked
 
 ENV_VARS = ("MLCTL_PKCS11_MODULE", "MLCTL_PKCS11_TOKEN", "MLCTL_PKCS11_KEY", "MLCTL_PKCS11_PIN")
 # DER of the named-curve OID 1.2.840.10045.3.1.7 (prime256v1), as tokens return it in CKA_EC_PARAMS.

@@ -12,15 +12,16 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from control_plane.errors import InfraError, MlctlError, NotFound, VerificationFailed
+from control_plane.errors import InfraError, MlctlError, NotFound
 from control_plane.output import info
 from control_plane.settings import state_dir
-from control_plane.signing.keys import key_fingerprint, load_p256_public_key, spki_pem, verify_signature
+from control_plane.signing.keys import key_fingerprint, load_p256_public_key, spki_pem
+from control_plane.signing.protocol import Signer, checked
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -31,28 +32,7 @@ DEV_KEY_FILE = "signing-dev.pem"
 KMS_RAW_LIMIT = 4096
 
 
-@runtime_checkable
-class Signer(Protocol):
-    """Signs bytes with ECDSA P-256 over SHA-256 (DER signature); the private key stays with it."""
-
-    kind: str  # "local-dev" | "aws-kms" | "pkcs11"
-    key_id: str  # sha256:<hex> of the SubjectPublicKeyInfo DER
-
-    def public_key_pem(self) -> bytes: ...
-
-    def sign(self, data: bytes) -> bytes: ...
-
-
-def _checked(signer: Signer, data: bytes, signature: bytes) -> bytes:
-    """Verify our own signature before anyone stores it: a signer that returns a signature its
-    public key does not accept (wrong key, wrong hashing on the remote side) fails here, loudly."""
-    if not verify_signature(signer.public_key_pem(), data, signature):
-        raise VerificationFailed(
-            f"the {signer.kind} signer returned a signature that its own public key ({signer.key_id}) "
-            "does not verify",
-            hint="check that the key is ECC_NIST_P256 / SIGN_VERIFY and that the signer is not misconfigured",
-        )
-    return signature
+_checked = checked  # the name the KMS signer and tests use
 
 
 class LocalSigner:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from blueprints.schema import Environment, KeyPurpose, SegmentName
 from modules.azure.cluster import AksCluster, ClusterSpec
 from modules.azure.common import merged_tags
@@ -16,9 +14,7 @@ from modules.azure.resource_group import ResourceGroup, ResourceGroupSpec
 from modules.azure.storage import ArtifactStorage, StorageSpec
 from modules.cdk import App, TerraformOutput, azurerm
 from stacks.azure.base import AzureEnvironmentStack, azure_settings
-
-if TYPE_CHECKING:
-    from stacks.compose import BuiltStack
+from stacks.built import BuiltStack
 
 LAYERS = ("network", "security", "registry", "cluster")
 # The node subnet: AKS pools and the API server's private endpoint live in the serving segment.
@@ -53,7 +49,6 @@ def _platform_flows(env: Environment) -> tuple[PlatformFlow, ...]:
 
 
 def build_azure_environment(app: App, env: Environment) -> list[BuiltStack]:
-    from stacks.compose import BuiltStack
 
     az = azure_settings(env)
     tags = env.tag_map()

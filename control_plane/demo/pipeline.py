@@ -1,7 +1,7 @@
 """``make demo``'s pipeline segment: a new data set version lands in the environment's bucket →
 ``watch`` starts one KFP local run → a signed version → the release engine ships it.
 
-Called once from ``control_plane/demo.py`` with the demo's release engine, after its own releases.
+Called once from ``control_plane/demo/run.py`` with the demo's release engine, after its own releases.
 (The refusals — a breaking schema change, PII, a failing unit test — are in tests/pipelines, to keep
 the demo short.)
 """

@@ -1,6 +1,6 @@
 """``make demo``'s identity step: people log in through the device flow at the embedded OpenID
 provider, an asserted ``--as`` approval and a single approval are refused for a prod-tier
-environment, and two verified approvers satisfy it. Called by ``control_plane.demo``."""
+environment, and two verified approvers satisfy it. Called by ``control_plane.demo.run``."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _device_login(user: str, say: Callable[[str], None]) -> None:
 
 
 def show(version: str, say: Callable[[str], None]) -> None:
-    from control_plane.demo import as_actor
+    from control_plane.demo.actors import as_actor
     from control_plane.errors import PolicyViolation
     from control_plane.local import idp
     from control_plane.services import Context, approvals

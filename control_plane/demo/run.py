@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from control_plane import settings
+from control_plane.demo.actors import as_actor
 
 SERVICE = "digits"
 # The settings the demo exports to the processes it starts, for the length of the run (main()).
 _DEMO_SETTINGS = ExitStack()
-DEMO_ROLES = """# Written by `make demo` (control_plane/demo.py) for its own run.
+DEMO_ROLES = """# Written by `make demo` (control_plane/demo/run.py) for its own run.
 actors:
   dana: [data-scientist]   # registers
   eli: [ml-engineer]       # signs and releases
@@ -41,16 +42,6 @@ def _say(msg: str) -> None:
     from control_plane.output import console
 
     console.print(msg, highlight=False)
-
-
-def as_actor(actor: str) -> Any:
-    """A service-layer Context for one of the demo's asserted identities (uae-local is a dev tier,
-    where ``--as`` is accepted): what ``mlctl --as ACTOR ...`` builds."""
-    from control_plane import identity, settings
-    from control_plane.services import Context
-
-    with settings.overridden(actor=actor):
-        return Context.for_actor(identity.current())
 
 
 def prepare_identities(home: Path) -> Path:
@@ -106,10 +97,10 @@ def run() -> int:
     _DEMO_SETTINGS.enter_context(exported_to_children(
         home=home, emulator_endpoint=settings().emulator_endpoint or f"http://127.0.0.1:{processes.free_port()}"))
     from control_plane import audit
+    from control_plane.demo.pipeline import segment as pipeline_segment
     from control_plane.drivers import gateway
     from control_plane.drivers.local import LocalDriver
     from control_plane.local import emulator
-    from control_plane.pipelines.demo import segment as pipeline_segment
     from control_plane.release import ReleaseConfig, engine
     from control_plane.release.analysis import Thresholds
     from control_plane.release.loadgen import LoadStream, switch_latency
@@ -136,7 +127,7 @@ def run() -> int:
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
 
         _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
-        from control_plane import demo_identity
+        from control_plane.demo import identity as demo_identity
 
         demo_identity.show("2", _say)
 
@@ -195,7 +186,7 @@ def run() -> int:
             f"  {SERVICE}: live {view['live']['version']} on {view['live']['colour']}, weights {view['weights']}, "
             f"release {view['release']} {view['state']}"
         )
-        summary["pipeline"] = pipeline_segment(home, eli, hooks)  # continuous training (control_plane/pipelines/demo.py)
+        summary["pipeline"] = pipeline_segment(home, eli, hooks)  # continuous training (control_plane/demo/pipeline.py)
         lat_v2 = switch_latency(stats.samples, switch_v2, green, until=switch_rb) if switch_v2 else None
         lat_rb = switch_latency(stats.samples, switch_rb, blue) if switch_rb else None
         report = audit.verify()

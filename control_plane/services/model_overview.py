@@ -1,6 +1,7 @@
 """Everything an operator asks about one model version, in one read: its siblings (the other
 versions of the model), the versions derived from it (``2+onnx``), its approvals and where it
-has been released (and whether it is live there). ``mlctl model show`` prints it."""
+has been released (and whether it is live there). ``mlctl model show`` prints it. It reads the
+registry's and the release engine's tables, so it lives in the service layer, above both."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from sqlalchemy import select
 
 from control_plane.registry.models import ApprovalRow, ModelVersionRow
 from control_plane.registry.service import get_version
+from control_plane.release.models import LiveServiceRow, ReleaseRow
 from control_plane.store import session_scope
 
 
 def overview(name: str, version: str) -> dict[str, Any]:
-    from control_plane.release.models import LiveServiceRow, ReleaseRow
-
     mv = get_version(name, version)
     ref = mv.ref
     with session_scope() as s:
