@@ -79,9 +79,9 @@ def main() -> int:
     import httpx
 
     from control_plane import approvals, identity
-    from control_plane.local import ca, idp
-    from control_plane.local.idp.devlogin import complete_device_login
-    from control_plane.local.processes import free_port
+    from control_plane.emulator import ca, idp
+    from control_plane.emulator.idp.devlogin import complete_device_login
+    from control_plane.emulator.processes import free_port
     from control_plane.server import routes
     from control_plane.server.serve import ServeOptions, in_thread
     from control_plane.services import Context

@@ -180,7 +180,7 @@ def _postgres() -> Iterator[str]:
             break
     if bindir is None:
         raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     base = Path(tempfile.mkdtemp(prefix="mlctl-bench-pg-"))
     port = processes.free_port()

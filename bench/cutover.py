@@ -67,7 +67,7 @@ def main() -> int:
     from control_plane.drivers import gateway
     from control_plane.drivers.base import Deployment
     from control_plane.drivers.local import LocalDriver
-    from control_plane.local import processes
+    from control_plane.emulator import processes
     from control_plane.release.loadgen import GrpcLoadStream, LoadStream, switch_latency
 
     driver = LocalDriver()
@@ -360,7 +360,7 @@ def _release_ttl(driver) -> list[dict[str, object]]:
 
 
 def _haproxy_up(home: Path, addr: dict[str, str]):
-    from control_plane.local import ca, processes
+    from control_plane.emulator import ca, processes
 
     exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not Path(exe).exists():

@@ -34,9 +34,9 @@ def main() -> int:
     import httpx
     import jwt
 
+    from control_plane.emulator import idp
     from control_plane.identity import config
     from control_plane.identity.verifier import Verifier
-    from control_plane.local import idp
 
     info = idp.up()
     try:

@@ -60,7 +60,7 @@ class ApiClient:
                 raise UsageError(f"MLCTL_SERVER_CA {ca_file}: no such file", hint="give the server CA's PEM bundle")
             return ssl.create_default_context(cafile=str(ca_file))
         if _loopback(host):
-            from control_plane.local import ca
+            from control_plane.emulator import ca
 
             return ca.ssl_context()
         return ssl.create_default_context()

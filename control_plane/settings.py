@@ -326,7 +326,7 @@ def state_dir(*parts: str) -> Path:
 
 
 def local_ca_dir() -> Path:
-    """The local certificate authority (``control_plane.local.ca``): ``ca.pem`` is the root that
+    """The local certificate authority (``control_plane.emulator.ca``): ``ca.pem`` is the root that
     clients of the gateway (and the API server) trust; ``ca.key`` never leaves it (0600)."""
     return state_dir("ca")
 

@@ -45,7 +45,7 @@ def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on a free loopback port for the whole session."""
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     port = processes.free_port()
     exe = Path(os.sys.executable).parent / "moto_server"  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture()
 def aws_emulator(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point mlctl and boto3 at the session's emulator, with moto's dummy credentials."""
-    from control_plane.local.emulator import DUMMY_CREDENTIALS
+    from control_plane.emulator.aws import DUMMY_CREDENTIALS
 
     monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", moto_endpoint)
     for key, value in DUMMY_CREDENTIALS.items():
@@ -95,7 +95,7 @@ def postgres_url() -> Iterator[str]:
     bindir = _pg_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     base = Path(tempfile.mkdtemp(prefix="mlctl-pg-"))
     data = base / "data"

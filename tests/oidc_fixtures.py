@@ -39,7 +39,7 @@ class Provider:
         return self.home / "identity.yaml"
 
     def rotate_keys(self) -> str:
-        from control_plane.local import idp
+        from control_plane.emulator import idp
 
         with _home(self.home):
             return idp.rotate_keys()
@@ -50,7 +50,7 @@ class Provider:
         return list(json.loads((self.home / "idp" / "jwks.json").read_text())["keys"])
 
     def workload_secret(self) -> tuple[str, str]:
-        from control_plane.local import idp
+        from control_plane.emulator import idp
 
         with _home(self.home):
             return idp.workload_credentials()
@@ -60,7 +60,7 @@ class Provider:
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     if shutil.which("node") is None or not (REPO / "node_modules" / "oidc-provider").exists():
         pytest.skip("node and `npm ci` (oidc-provider) are needed for the embedded OpenID provider")
-    from control_plane.local import idp
+    from control_plane.emulator import idp
 
     home = tmp_path_factory.mktemp("oidc-home")
     home.chmod(0o700)
@@ -84,8 +84,8 @@ class Oidc:
         """A device-flow login of ``user`` at the provider: the raw token response."""
         import httpx
 
-        from control_plane.local import idp
-        from control_plane.local.idp.devlogin import complete_device_login
+        from control_plane.emulator import idp
+        from control_plane.emulator.idp.devlogin import complete_device_login
 
         device = httpx.post(f"{self.issuer}/device/auth", data={
             "client_id": idp.CLI_CLIENT, "scope": "openid offline_access mlctl", "resource": idp.AUDIENCE,
@@ -102,8 +102,8 @@ class Oidc:
         """Act as ``user`` with a verified identity: their tokens in this test's token cache."""
         import time
 
+        from control_plane.emulator import idp
         from control_plane.identity import tokens
-        from control_plane.local import idp
 
         os.environ.pop("MLCTL_ACTOR", None)
         body = self.tokens_for(user)
@@ -116,8 +116,8 @@ class Oidc:
         """Act as the demo workload (client credentials) with a verified identity."""
         import time
 
+        from control_plane.emulator import idp
         from control_plane.identity import tokens
-        from control_plane.local import idp
 
         os.environ.pop("MLCTL_ACTOR", None)
         tokens.save(tokens.CachedTokens(issuer=self.issuer, client_id=idp.WORKLOAD_CLIENT,
@@ -148,7 +148,7 @@ class Oidc:
     def workload_token(self) -> str:
         import httpx
 
-        from control_plane.local import idp
+        from control_plane.emulator import idp
 
         cid, secret = self.provider.workload_secret()
         r = httpx.post(f"{self.issuer}/token", data={"grant_type": "client_credentials", "scope": "mlctl",

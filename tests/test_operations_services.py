@@ -16,8 +16,9 @@ import pytest
 
 from control_plane import audit
 from control_plane.access.roles import write_assignments
+from control_plane.emulator import aws as emulator
+from control_plane.emulator import processes
 from control_plane.errors import BlueprintError, DriftDetected, PolicyViolation
-from control_plane.local import emulator, processes
 from control_plane.services import Context, infra, monitoring, operations
 from control_plane.settings import BLUEPRINTS_DIR
 

@@ -40,7 +40,7 @@ class TourRun:
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourRun]:
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     cwd = tmp_path_factory.mktemp("tour")
     for name in ("policies", "blueprints", ".venv"):

@@ -48,7 +48,7 @@ class S3ArtifactStore:
         import boto3
         from boto3.s3.transfer import TransferConfig
 
-        from control_plane.local.emulator import client_kwargs
+        from control_plane.emulator.aws import client_kwargs
 
         self.env = env
         self.bucket = bucket or env.registries.model_bucket

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from control_plane.audit.heads import SignedHead
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import InfraError
-from control_plane.local.emulator import client_kwargs
 
 PREFIX = "audit-heads"
 

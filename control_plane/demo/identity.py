@@ -14,8 +14,8 @@ def _device_login(user: str, say: Callable[[str], None]) -> None:
     """`mlctl login` for ``user``: print the URL and code, confirm at the provider's dev pages
     (what the person does in a browser), poll at the provider's interval, cache the tokens."""
     from control_plane import identity
+    from control_plane.emulator.idp.devlogin import complete_device_login
     from control_plane.identity import config, login, tokens
-    from control_plane.local.idp.devlogin import complete_device_login
 
     cfg = config.load()
     assert cfg is not None
@@ -35,8 +35,8 @@ def _device_login(user: str, say: Callable[[str], None]) -> None:
 
 def show(version: str, say: Callable[[str], None]) -> None:
     from control_plane.demo.actors import as_actor
+    from control_plane.emulator import idp
     from control_plane.errors import PolicyViolation
-    from control_plane.local import idp
     from control_plane.services import Context, approvals
 
     info = idp.up()

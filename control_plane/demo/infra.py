@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from control_plane.local.processes import free_port
+from control_plane.emulator.processes import free_port
 from control_plane.output import console
 from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.settings import current as settings

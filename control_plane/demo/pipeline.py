@@ -57,7 +57,7 @@ def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:
     import boto3
 
     from blueprints import load_environment
-    from control_plane.local.emulator import client_kwargs
+    from control_plane.emulator.aws import client_kwargs
     from control_plane.pipelines import load_config, watch_once
     from control_plane.release import ReleaseConfig
     from control_plane.release.analysis import Thresholds

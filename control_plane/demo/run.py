@@ -92,7 +92,7 @@ def run() -> int:
     home = settings().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
     # Exported, not only overridden: the model servers, the gateway, the reapers and KFP's step
     # processes the demo starts are child processes and must use the same home and emulator.
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     _DEMO_SETTINGS.enter_context(exported_to_children(
         home=home, emulator_endpoint=settings().emulator_endpoint or f"http://127.0.0.1:{processes.free_port()}"))
@@ -100,7 +100,7 @@ def run() -> int:
     from control_plane.demo.pipeline import segment as pipeline_segment
     from control_plane.drivers import gateway
     from control_plane.drivers.local import LocalDriver
-    from control_plane.local import emulator
+    from control_plane.emulator import aws as emulator
     from control_plane.release import ReleaseConfig, engine
     from control_plane.release.analysis import Thresholds
     from control_plane.release.loadgen import LoadStream, switch_latency
@@ -220,7 +220,7 @@ def run() -> int:
         try:
             operations.local_down(as_actor("pat"))  # what `mlctl --as pat local down` runs
         except Exception:  # the demo failed before its roles existed: stop what runs, all the same
-            from control_plane.local import idp
+            from control_plane.emulator import idp
 
             driver.stop_all()
             gateway.down()

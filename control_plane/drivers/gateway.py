@@ -8,7 +8,7 @@ request (``mlctl_gateway.lua``), written through an admin socket. A switch is on
 the next request already follows it, and no client connection is touched.
 
 One listener, ``https://127.0.0.1:PORT`` (TLS 1.2/1.3 with the local CA's server certificate,
-``control_plane.local.ca``), speaks HTTP/1.1 with keep-alive and HTTP/2 (ALPN):
+``control_plane.emulator.ca``), speaks HTTP/1.1 with keep-alive and HTTP/2 (ALPN):
 
 - ``/v2/models/<service>/...``: V2 REST, split between the colours by the service's weights;
   each answer carries ``X-Served-By`` (the model server's loopback address) and ``X-Request-ID``.
@@ -64,8 +64,8 @@ from control_plane.drivers.gateway_admin import admin, push
 from control_plane.drivers.gateway_conf import LUA_MODULE, WORKERS, lua_modules, nginx_binary
 from control_plane.drivers.gateway_process import down, nginx, status, up
 from control_plane.drivers.gateway_store import locked, read, record_path, services, write
+from control_plane.emulator import processes
 from control_plane.errors import InfraError
-from control_plane.local import processes
 
 # The names tests and benchmarks reach for (the admin call, the socket, `nginx -t`), as before.
 _admin, _admin_socket, _nginx, _prefix = admin, admin_socket, nginx, gateway_dir

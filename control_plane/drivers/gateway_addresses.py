@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from control_plane.drivers.base import COLOURS
+from control_plane.emulator import processes
 from control_plane.errors import InfraError
-from control_plane.local import processes
 from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home, state_dir
 

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from control_plane.drivers.gateway_addresses import HOST, admin_socket, gateway_dir, port
+from control_plane.emulator import ca
 from control_plane.errors import ToolMissing
-from control_plane.local import ca
 
 WORKERS = 1  # loopback on a small machine: one event loop serves thousands of requests/s
 LUA_MODULE = Path(__file__).with_name("mlctl_gateway.lua")

@@ -22,8 +22,8 @@ from control_plane.drivers.gateway_addresses import (
 from control_plane.drivers.gateway_admin import admin, push
 from control_plane.drivers.gateway_conf import main_conf, nginx_binary
 from control_plane.drivers.gateway_store import read, services
+from control_plane.emulator import ca, processes
 from control_plane.errors import InfraError
-from control_plane.local import ca, processes
 
 
 def status() -> GatewayInfo:

@@ -25,8 +25,8 @@ from control_plane.drivers.base import (
     Readiness,
     check_weights,
 )
+from control_plane.emulator import processes
 from control_plane.errors import Conflict, InfraError, NotFound
-from control_plane.local import processes
 from control_plane.settings import state_dir
 
 

@@ -33,7 +33,7 @@ class BackendInfo:
 def _clients(env: Environment) -> tuple[Any, Any, str]:
     import boto3
 
-    from control_plane.local.emulator import client_kwargs
+    from control_plane.emulator.aws import client_kwargs
 
     kwargs = client_kwargs(env)
     sts = boto3.client("sts", **kwargs)

@@ -20,7 +20,7 @@ def sweep_destroyed_trails(env: Environment, stack: SynthesizedStack) -> list[st
         return []
     import boto3
 
-    from control_plane.local.emulator import client_kwargs
+    from control_plane.emulator.aws import client_kwargs
 
     doc: dict[str, Any] = json.loads(stack.path.read_text())
     names = [str(r["name"]) for r in doc.get("resource", {}).get("aws_cloudtrail", {}).values()]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.emulator.aws import DUMMY_CREDENTIALS
 from control_plane.errors import InfraError, ToolMissing
-from control_plane.local.emulator import DUMMY_CREDENTIALS
 from control_plane.settings import current as settings
 from control_plane.settings import state_dir
 

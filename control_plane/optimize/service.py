@@ -71,7 +71,7 @@ def derived_version(version: str, target: str, precision: str, cc: str | None = 
 def _s3(env: Environment) -> Any:
     import boto3
 
-    from control_plane.local.emulator import client_kwargs
+    from control_plane.emulator.aws import client_kwargs
 
     return boto3.client("s3", **client_kwargs(env))
 

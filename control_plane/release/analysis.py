@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from control_plane.drivers.base import MetricsSource
-from control_plane.local.ca import httpx_verify
+from control_plane.emulator.ca import httpx_verify
 
 REQUESTS = "mlctl_requests_total"
 DURATION = "mlctl_request_duration_seconds"

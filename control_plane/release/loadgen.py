@@ -4,7 +4,7 @@ on a small machine, so the load it measures is the gateway's and the model serve
 
 Every stream thread keeps one connection open for all its requests (HTTP/1.1 keep-alive, or one
 HTTP/2 channel for gRPC), as production clients do; over ``https://`` it verifies the gateway's
-certificate against the local CA (``control_plane.local.ca``). ``GrpcLoadStream`` sends the same
+certificate against the local CA (``control_plane.emulator.ca``). ``GrpcLoadStream`` sends the same
 request as V2 gRPC ``ModelInfer``."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class LoadStream:
         self.body = json.dumps(body).encode()
         self.context: ssl.SSLContext | None = None
         if self.tls:
-            from control_plane.local import ca
+            from control_plane.emulator import ca
 
             self.context = ca.ssl_context()
         self.rate, self.threads = rate, threads
@@ -174,7 +174,7 @@ class GrpcLoadStream(LoadStream):
         import grpc
         from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-        from control_plane.local import ca
+        from control_plane.emulator import ca
 
         request = service_pb2.ModelInferRequest(model_name=self.model)
         for spec in self.request.get("inputs", []):

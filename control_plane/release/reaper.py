@@ -14,7 +14,7 @@ import time
 
 from control_plane import audit
 from control_plane.drivers.select import for_environment
-from control_plane.local import processes
+from control_plane.emulator import processes
 from control_plane.release import gates, repository
 
 

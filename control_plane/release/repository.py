@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.drivers.base import Deployment
+from control_plane.emulator.processes import is_alive
 from control_plane.errors import Conflict, NotFound
-from control_plane.local.processes import is_alive
 from control_plane.release import record
 from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import LiveServiceRow, ReleaseRow, ServiceLockRow, TransitionRow

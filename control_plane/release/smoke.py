@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from control_plane.local.ca import httpx_verify
+from control_plane.emulator.ca import httpx_verify
 
 
 @dataclass(frozen=True)

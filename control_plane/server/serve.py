@@ -32,7 +32,7 @@ def _tls_files(options: ServeOptions) -> tuple[Path, Path]:
             if not path.is_file():
                 raise UsageError(f"{flag} {path}: no such file", hint="give the PEM file's path")
         return options.cert, options.key
-    from control_plane.local import ca
+    from control_plane.emulator import ca
 
     local = ca.ensure()  # the embedded environment's CA: clients trust ca.pem (mlctl local up prints it)
     return local.server_cert, local.server_key

@@ -29,11 +29,12 @@ from blueprints.gpu_catalog import gpu_info
 from control_plane import audit
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
+from control_plane.emulator import aws as emulator
+from control_plane.emulator import ca, idp
 from control_plane.errors import MlctlError, NotFound, PolicyViolation, UsageError
 from control_plane.gpu import check_engine_compatible, probe
 from control_plane.gpu.preflight import PreflightReport
 from control_plane.identity import Actor
-from control_plane.local import ca, emulator, idp
 from control_plane.output import info, table
 from control_plane.services.context import Context
 

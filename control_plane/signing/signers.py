@@ -112,7 +112,7 @@ class KmsSigner:
         if client is None:
             import boto3
 
-            from control_plane.local.emulator import client_kwargs
+            from control_plane.emulator.aws import client_kwargs
 
             client = boto3.client("kms", **client_kwargs(env))
         self._kms = client

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from control_plane.local import processes
+from control_plane.emulator import processes
 
 TOKEN = "fake-arm-token"
 UAE_LOCATIONS = ["UAE North", "UAE Central"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from control_plane.access.roles import write_assignments
-from control_plane.local import processes
+from control_plane.emulator import processes
 from tests.release.helpers import mlctl_json
 
 REPO = Path(__file__).resolve().parents[2]

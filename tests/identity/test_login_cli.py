@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from control_plane.local.idp.devlogin import complete_device_login
+from control_plane.emulator.idp.devlogin import complete_device_login
 from tests.registry.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

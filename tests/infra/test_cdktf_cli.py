@@ -19,9 +19,9 @@ import boto3
 import pytest
 
 from blueprints import load_environment
+from control_plane.emulator.aws import client_kwargs
 from control_plane.infra import emulator_quirks, lifecycle
 from control_plane.infra.synth import read_synthesized
-from control_plane.local.emulator import client_kwargs
 from tests.infra.aws_checks import check_deployed, check_gone
 from tests.synthesis import REPO
 

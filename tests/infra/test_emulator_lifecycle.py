@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from blueprints import load_environment
+from control_plane.emulator.aws import client_kwargs
 from control_plane.infra import lifecycle
 from control_plane.infra.bootstrap import bootstrap
-from control_plane.local.emulator import client_kwargs
 from tests.cli_runner import run_mlctl
 from tests.infra.aws_checks import check_deployed, check_gone
 from tests.synthesis import REPO, Synthesis

@@ -321,7 +321,7 @@ def test_api_errors_become_mlctl_errors_with_fixes(standard, k8s_api, prod, kube
 
 
 def test_unreachable_cluster_and_bad_kubeconfig(prod, tmp_path):
-    from control_plane.local.processes import free_port
+    from control_plane.emulator.processes import free_port
 
     cfg = tmp_path / "kubeconfig"
     cfg.write_text(

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from control_plane.drivers.base import MetricsSource
+from control_plane.emulator.processes import free_port
 from control_plane.errors import InfraError, MlctlError
 from control_plane.kserve.prometheus import PrometheusAnalysis, PrometheusApi, PromQueries
-from control_plane.local.processes import free_port
 
 SELECTOR = 'namespace="serving",pod=~"fraud-green-predictor-.*"'
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cloudevents.http import from_http
 
+from control_plane.emulator.processes import free_port
 from control_plane.errors import MlctlError
 from control_plane.events import dead_letter_path, emit, event_log_path, read_event_log
 from control_plane.events.replay import replay
-from control_plane.local.processes import free_port
 from tests.monitor.conftest import Sink, body_json, write_events_config
 
 

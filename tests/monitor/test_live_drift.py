@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from control_plane.local import processes
+from control_plane.emulator import processes
 from control_plane.samples.digits import build_sample_model
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from control_plane.emulator.processes import free_port, wait_for_port
 from control_plane.events import emit
-from control_plane.local.processes import free_port, wait_for_port
 from control_plane.monitor import metrics
 from control_plane.monitor.exporter import make_metrics_server
 

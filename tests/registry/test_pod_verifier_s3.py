@@ -80,7 +80,7 @@ def trusted_keys_mount(root: Path, *pems: bytes) -> Path:
 
 
 def run_verifier(aws_emulator: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    from control_plane.local.emulator import DUMMY_CREDENTIALS
+    from control_plane.emulator.aws import DUMMY_CREDENTIALS
 
     env = {
         "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "HOME": str(tmp_path),

@@ -33,7 +33,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SampleModel]:
 
 def _stop_all(home: Path) -> None:
     from control_plane.drivers import gateway
-    from control_plane.local import processes
+    from control_plane.emulator import processes
 
     run = home / "run"
     if not run.is_dir():

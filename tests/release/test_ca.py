@@ -11,8 +11,8 @@ import threading
 import pytest
 from cryptography import x509
 
+from control_plane.emulator import ca
 from control_plane.errors import InfraError
-from control_plane.local import ca
 from control_plane.settings import local_ca_cert, local_ca_dir
 
 

@@ -20,8 +20,8 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from control_plane.drivers import gateway
 from control_plane.drivers.base import Deployment
 from control_plane.drivers.local import LocalDriver
+from control_plane.emulator import ca
 from control_plane.errors import InfraError
-from control_plane.local import ca
 from control_plane.monitor.request_log import log_path
 from control_plane.release.loadgen import GrpcLoadStream, LoadStream
 from tests.release.helpers import FAST, mlctl_json

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from control_plane.access.roles import write_assignments
-from control_plane.local import processes
+from control_plane.emulator import processes
 from tests.release.helpers import mlctl_json
 
 

@@ -26,7 +26,7 @@ import pytest
 from control_plane import audit
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
-from control_plane.local import ca
+from control_plane.emulator import ca
 from control_plane.release.models import ReleaseRow
 from control_plane.store import session_scope
 from tests.release.helpers import FAST, mlctl_json

@@ -28,7 +28,7 @@ class Api:
 
 @contextlib.contextmanager
 def running(*, insecure_dev: bool = False) -> Iterator[str]:
-    from control_plane.local.processes import free_port
+    from control_plane.emulator.processes import free_port
     from control_plane.server.serve import ServeOptions, in_thread
 
     with in_thread(ServeOptions(port=free_port(), insecure_dev=insecure_dev)) as url:
@@ -37,7 +37,7 @@ def running(*, insecure_dev: bool = False) -> Iterator[str]:
 
 @pytest.fixture()
 def api(oidc: Any) -> Iterator[Api]:
-    from control_plane.local import ca
+    from control_plane.emulator import ca
 
     with running() as url, httpx.Client(base_url=url, verify=ca.ssl_context(), timeout=30) as client:
         yield Api(url, client, oidc)

@@ -13,8 +13,8 @@ import pytest
 
 from blueprints.loader import load_environment
 from blueprints.schema import Environment
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import MlctlError, NotFound, VerificationFailed
-from control_plane.local.emulator import client_kwargs
 from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.signing import (
     PINNED_HASHING,

@@ -35,7 +35,7 @@ def s3_location(uri: str) -> tuple[str, str, str | None]:
 def s3_client(cfg: PipelineConfig) -> Any:
     import boto3
 
-    from control_plane.local.emulator import client_kwargs
+    from control_plane.emulator.aws import client_kwargs
 
     return boto3.client("s3", **client_kwargs(env_blueprint(cfg.environment)))
 

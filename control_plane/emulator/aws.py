@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 
 from blueprints.conventions import DUMMY_CREDENTIALS, emulator_endpoint
 from blueprints.schema import Environment
+from control_plane.emulator import processes
 from control_plane.errors import InfraError, ToolMissing
-from control_plane.local import processes
 
 NAME = "aws-emulator"
 

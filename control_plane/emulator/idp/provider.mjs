@@ -1,5 +1,5 @@
 // The embedded OpenID provider of the local environment: node-oidc-provider (OpenID Certified) on
-// loopback. Started by `mlctl local up` (control_plane/local/idp.py) with one argument, the path of
+// loopback. Started by `mlctl local up` (control_plane/emulator/idp.py) with one argument, the path of
 // a JSON configuration that Python writes:
 //   {"issuer": "http://127.0.0.1:PORT", "port": PORT, "audience": "urn:mlctl:control-plane",
 //    "jwks_file": ".../idp/jwks.json", "cookie_keys": ["..."], "ttl": {"AccessToken": 300, ...},

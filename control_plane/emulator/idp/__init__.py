@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import yaml
 
+from control_plane.emulator import processes
 from control_plane.errors import InfraError, ToolMissing
-from control_plane.local import processes
 from control_plane.settings import PROJECT_ROOT, state_dir
 
 NAME = "oidc-provider"
