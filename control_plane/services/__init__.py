@@ -6,9 +6,12 @@ and returns a typed view (``control_plane.output.View``); none prints. Authoriza
 ``policies/rbac.rego``, and the verified-identity rule of staging/prod tiers) and the audit entry
 happen here, in one way, through :func:`Context.authorize`.
 
-Modules: ``context`` (Context), ``release`` (start/status/promote/abort/resume/rollback/list/history),
-``models`` (register/sign/verify/export/optimize/validate), ``approvals``, ``audit``, ``pipelines``,
-``infra``, ``operations`` (local environment, drift, monitoring).
+Modules: ``context`` (Context), ``release`` (start/status/promote/abort/resume/rollback/list/history;
+its views and progress hooks in ``release_views``), ``models`` (register/show/list/sign/verify/export/
+optimize/validate; ``model_overview`` for show), ``approvals``, ``audit``, ``pipelines``, ``pii``,
+``infra`` (infra and blueprint verbs), ``operations`` (local environment, traffic, identity, gpu,
+sample), ``manifests`` (kserve render/validate), ``monitoring`` (drift, events, replay, metrics).
+docs/architecture.md has the table of each verb's home.
 """
 
 from control_plane.monitor import retrain as _retrain
