@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ import httpx
 
 from control_plane.errors import InfraError, MlctlError, PolicyViolation, UsageError
 
-__all__ = ["ApiClient", "RemoteError"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -103,3 +104,78 @@ class ApiClient:
             raise RemoteError(str(err.get("message")), hint=err.get("hint"), exit_code=int(err.get("exit_code", 1)),
                               kind=str(err.get("kind", "")), status=r.status_code)
         return r.json()
+
+
+class Remote:
+    """The verbs the CLI sends to ``mlctl server``, returning the same views as the local service
+    functions (built from the API's JSON, which has the same keys), so a command renders and exits
+    the same way whether it ran here or on the server."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def whoami(self) -> Any:
+        from control_plane.identity import Actor, VerifiedIdentity
+        from control_plane.services.operations import IdentityView
+
+        d = self.api.call("GET", "/v1/whoami")
+        verified = None
+        if d.get("source") == "verified":
+            verified = VerifiedIdentity(issuer=d["issuer"], subject=d["subject"], kind=d["kind"], client_id=d["client"],
+                                        roles=list(d["roles"]), groups=list(d.get("groups", [])),
+                                        name=d.get("name", d["subject"]),
+                                        expires_at=int(time.time()) + int(d.get("expires_in", 0)))
+        return IdentityView(Actor(d["actor"], d["source"], list(d["roles"]), verified))
+
+    def approve(self, name: str, version: str, env: str) -> Any:
+        from control_plane.approvals import Decision
+        from control_plane.services.approvals import ApprovalView
+
+        d = self.api.call("POST", f"/v1/models/{name}/{version}/approvals", json={"env": env})
+        return ApprovalView(Decision(**d))
+
+    def release_status(self, service: str) -> Any:
+        from control_plane.services.release_views import ReleaseView, status_exit_code
+
+        d = self.api.call("GET", f"/v1/releases/{service}")
+        return ReleaseView(d, d["state"], status_exit_code(d))
+
+    def release_list(self, **filters: Any) -> Any:
+        from control_plane.services.release_views import ReleaseListView
+
+        params = {k: v for k, v in filters.items() if v is not None}
+        return ReleaseListView("releases", list(self.api.call("GET", "/v1/releases", params=params)))
+
+    def release_start(self, model: str, env: str, config: dict[str, Any], service: str | None,
+                      *, poll: float = 1.0, on_state: Any = None) -> Any:
+        """Start on the server (recorded and checked there), then follow it until it ends or pauses."""
+        started = self.api.call("POST", "/v1/releases", json={"model": model, "env": env, "service": service,
+                                                              "config": config})
+        return self._follow(str(started["service"]), poll, on_state)
+
+    def release_verb(self, service: str, verb: str, *, poll: float = 1.0, on_state: Any = None) -> Any:
+        self.api.call("POST", f"/v1/releases/{service}/{verb}")
+        return self._follow(service, poll, on_state)
+
+    def _follow(self, service: str, poll: float, on_state: Any) -> Any:
+        from control_plane.errors import EXIT_IN_PROGRESS
+
+        last = None
+        while True:
+            view = self.release_status(service)
+            if on_state is not None and view.state != last:
+                on_state(view.state)
+                last = view.state
+            if view.exit_code != EXIT_IN_PROGRESS:
+                return view
+            time.sleep(poll)
+
+
+def remote() -> Remote | None:
+    """The API server the CLI acts through (``MLCTL_SERVER``), or None to act on the local store."""
+    from control_plane.settings import current as settings
+
+    s = settings()
+    if not s.server:
+        return None
+    return Remote(ApiClient(s.server, ca_file=s.server_ca))

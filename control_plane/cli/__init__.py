@@ -77,8 +77,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# What runs through `mlctl server` when MLCTL_SERVER / --server is set (docs/server.md); the other
+# commands refuse rather than silently act on this machine's store.
+REMOTE_COMMANDS = frozenset({"approve", "release", "whoami", "login", "logout", "server"})
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     as_actor: Annotated[
         str | None,
         typer.Option("--as", help="Act as this identity (dev tier only; like MLCTL_ACTOR); recorded in the audit trail."),
@@ -89,13 +95,23 @@ def _root(
     no_color: Annotated[
         bool, typer.Option("--no-color", help="No colour or styles (also when NO_COLOR is set).")
     ] = False,
+    server: Annotated[
+        str | None, typer.Option("--server", help="Act through this mlctl server (like MLCTL_SERVER), e.g. https://127.0.0.1:8443.")
+    ] = None,
 ) -> None:
+    from control_plane.errors import UsageError
     from control_plane.settings import configure, private_files
 
     private_files()  # every file mlctl (and what it starts) writes: 0600, directories 0700
     if no_color:
         disable_color()
-    configure(actor=as_actor)  # flags go into the settings object, never back into os.environ
+    settings = configure(actor=as_actor, server=server)  # flags go into the settings object, never os.environ
+    if settings.server and ctx.invoked_subcommand not in (None, *REMOTE_COMMANDS):
+        raise UsageError(f"`mlctl {ctx.invoked_subcommand}` does not run through the API server yet ({settings.server})",
+                         hint=f"unset MLCTL_SERVER to run it here; through the server: {', '.join(sorted(REMOTE_COMMANDS))}")
+    if settings.server and as_actor and ctx.invoked_subcommand != "server":
+        raise UsageError("--as cannot be used with a server: the server acts on your verified token",
+                         hint="mlctl login, then run the command without --as")
     from control_plane.monitor import retrain
 
     retrain.subscribe()  # composition root: a registration in this process checks the retrain triggers

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, render
 from control_plane.registry import parse_ref
 from control_plane.services import Context, approvals
@@ -24,7 +25,9 @@ def approve(
 
     Example: mlctl approve fraud:3 --env uae-prod-aws"""
     name, version = parse_ref(ref)
-    render(approvals.approve(Context(), name, version, env), output)
+    api = remote()
+    render(api.approve(name, version, env) if api is not None else approvals.approve(Context(), name, version, env),
+           output)
 
 
 COMMANDS = {"approve": approve}

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from control_plane.cli._show import show
+from control_plane.client import remote
 from control_plane.errors import PolicyViolation
 from control_plane.output import OutputFormat, OutputOption, console, emit_json
 from control_plane.services import Context, operations
@@ -52,7 +53,8 @@ def login(
 
 def whoami(output: OutputOption = OutputFormat.table) -> None:
     """Show who you act as: the verified identity and its mapped roles, or the asserted one."""
-    show(operations.whoami(Context()), output)
+    api = remote()
+    show(api.whoami() if api is not None else operations.whoami(Context()), output)
 
 
 def logout(output: OutputOption = OutputFormat.table) -> None:

@@ -13,11 +13,13 @@ This module only parses flags and renders: the verbs (RBAC, gates, the engine, r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from control_plane.client import remote
 from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, UsageError
 from control_plane.output import OutputFormat, OutputOption, console, info, render
 from control_plane.release.analysis import Thresholds
@@ -110,6 +112,10 @@ def _countdown(release_id: str, window: str, seconds_left: float) -> None:
         info(f"  {window} analysis: {seconds_left:.0f} s of traffic left to measure")
 
 
+def _remote_progress(state: str) -> None:
+    info(f"  {_STEP_NAMES.get(state, state.lower().replace('_', ' '))}")
+
+
 def _hooks() -> releases.ReleaseHooks:
     return releases.ReleaseHooks(on_transition=_progress, on_window=_countdown, on_note=info)
 
@@ -190,7 +196,12 @@ def start(
             ),
         )
 
-    view = releases.start(Context(), name, version, env, config, service=service, hooks=_hooks())
+    api = remote()
+    if api is not None:  # MLCTL_SERVER: the server records, checks and drives it; we follow it
+        view = api.release_start(f"{name}:{version}", env, dataclasses.asdict(config()), service,
+                                 on_state=_remote_progress)
+    else:
+        view = releases.start(Context(), name, version, env, config, service=service, hooks=_hooks())
     _finish(view, output)
 
 
@@ -210,10 +221,10 @@ def status(
     """
     import time
 
-    ctx = Context()
+    ctx, api = Context(), remote()
     deadline = time.monotonic() + timeout
     while True:
-        view = releases.status(ctx, service)
+        view = api.release_status(service) if api is not None else releases.status(ctx, service)
         data = view.data or {}
         code = view.exit_code
         done = code != EXIT_IN_PROGRESS or not watch or time.monotonic() > deadline
@@ -248,6 +259,10 @@ def list_(
 
     Example:  mlctl release list --state active --since 7d
     """
+    api = remote()
+    if api is not None:
+        render(api.release_list(service=service, state=state, model=model, actor=actor, since=since), output)
+        return
     render(releases.list_releases(Context(), service=service, states=state, model=model, actor=actor, since=since),
            output)
 
@@ -261,28 +276,39 @@ def history(
 
     Example:  mlctl release history digits
     """
+    if remote() is not None:
+        raise UsageError("`mlctl release history` does not run through the API server yet",
+                         hint="use `mlctl release list --service SERVICE`, or unset MLCTL_SERVER")
     render(releases.history(Context(), service), output)
 
 
 @app.command()
 def resume(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Continue a release whose mlctl process died; converges to DONE or ROLLED_BACK."""
-    _finish(releases.resume(Context(), service, hooks=_hooks()), output)
+    api = remote()
+    _finish(api.release_verb(service, "resume", on_state=_remote_progress) if api is not None
+            else releases.resume(Context(), service, hooks=_hooks()), output)
 
 
 @app.command()
 def promote(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Continue a paused release (inconclusive analysis) or skip the current wait."""
-    _finish(releases.promote(Context(), service, hooks=_hooks()), output)
+    api = remote()
+    _finish(api.release_verb(service, "promote", on_state=_remote_progress) if api is not None
+            else releases.promote(Context(), service, hooks=_hooks()), output)
 
 
 @app.command()
 def abort(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Stop the release in progress and roll back (traffic returns to the previous version)."""
-    _finish(releases.abort(Context(), service, hooks=_hooks()), output)
+    api = remote()
+    _finish(api.release_verb(service, "abort", on_state=_remote_progress) if api is not None
+            else releases.abort(Context(), service, hooks=_hooks()), output)
 
 
 @app.command()
 def rollback(service: str, output: OutputOption = OutputFormat.table) -> None:
     """Back to the previous version: abort a release in progress, or re-release the previous version (instant while its colour is still up, a redeploy otherwise)."""
-    _finish(releases.rollback(Context(), service, hooks=_hooks()), output)
+    api = remote()
+    _finish(api.release_verb(service, "rollback", on_state=_remote_progress) if api is not None
+            else releases.rollback(Context(), service, hooks=_hooks()), output)

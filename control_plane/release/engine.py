@@ -36,7 +36,6 @@ from control_plane.release.config import ReleaseConfig
 from control_plane.release.models import ReleaseRow
 from control_plane.release.repository import active_release, latest_release, live, transitions  # noqa: F401  (re-exported)
 from control_plane.release.repository import load as _load  # noqa: F401  (re-exported)
-from control_plane.release.runtime import driver_for  # noqa: F401  (compat: cli/release.py; see release.runtime)
 from control_plane.release.states import (  # noqa: F401  (re-exported: the names importers use today)
     APPLIED_STATES,
     APPROVED,

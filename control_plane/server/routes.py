@@ -15,7 +15,7 @@ from control_plane import environments
 from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, PolicyViolation, UsageError
 from control_plane.output import View
 from control_plane.server.auth import caller
-from control_plane.services import Context, approvals, models, release
+from control_plane.services import Context, approvals, models, operations, release
 from control_plane.services.release import ReleaseView
 
 __all__ = ["readiness", "router"]
@@ -65,10 +65,9 @@ def _json(view: View) -> Any:
 
 
 @router.get("/whoami")
-def whoami(ctx: Caller) -> dict[str, Any]:
-    """The verified identity of the token, and its roles."""
-    actor = ctx.actor
-    return {"actor": actor.name, "roles": actor.roles, **actor.audit_view()}
+def whoami(ctx: Caller) -> Any:
+    """The verified identity of the token, and its roles (``mlctl whoami -o json``)."""
+    return _json(operations.whoami(ctx))
 
 
 @router.get("/models")

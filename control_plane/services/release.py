@@ -24,7 +24,6 @@ from control_plane import audit, registry
 from control_plane.drivers.base import Driver
 from control_plane.drivers.select import for_environment
 from control_plane.errors import (
-    EXIT_DEGRADED,
     EXIT_IN_PROGRESS,
     EXIT_PAUSED,
     EXIT_ROLLED_BACK,
@@ -38,7 +37,7 @@ from control_plane.release.models import ReleaseRow
 from control_plane.release.queries import list_releases as _query_releases
 from control_plane.release.view import describe
 from control_plane.services.context import Context
-from control_plane.services.release_views import ReleaseHooks, ReleaseListView, ReleaseView
+from control_plane.services.release_views import ReleaseHooks, ReleaseListView, ReleaseView, status_exit_code
 from control_plane.settings import BLUEPRINTS_DIR
 from control_plane.store import session_scope
 
@@ -190,16 +189,6 @@ def _runtime(view: dict[str, Any], driver: Driver) -> dict[str, Any]:
     return {"serving": True, "detail": f"{live['version']} ready on {live['colour']}"}
 
 
-def _status_code(row: ReleaseRow, runtime: dict[str, Any]) -> int:
-    if row.state == engine.REFUSED:
-        return PolicyViolation.exit_code
-    if row.state == engine.ROLLED_BACK:
-        return EXIT_ROLLED_BACK
-    if row.state not in engine.TERMINAL:
-        return EXIT_PAUSED if row.paused else EXIT_IN_PROGRESS
-    return EXIT_DEGRADED if runtime["serving"] is False else 0
-
-
 # --- verbs ---------------------------------------------------------------------------------------
 
 
@@ -238,7 +227,7 @@ def status(ctx: Context, service: str) -> ReleaseView:
     row, driver = _service_driver(service)
     data = describe(row, driver)
     data["runtime"] = _runtime(data, driver)
-    return ReleaseView(data, row.state, _status_code(row, data["runtime"]))
+    return ReleaseView(data, row.state, status_exit_code(data))
 
 
 def resume(ctx: Context, service: str, hooks: ReleaseHooks | None = None) -> ReleaseView:

@@ -7,11 +7,30 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane.errors import PolicyViolation
+from control_plane.errors import (
+    EXIT_DEGRADED,
+    EXIT_IN_PROGRESS,
+    EXIT_PAUSED,
+    EXIT_ROLLED_BACK,
+    PolicyViolation,
+)
 from control_plane.output import table
 from control_plane.release import engine
 
-__all__ = ["ReleaseHooks", "ReleaseListView", "ReleaseView"]
+__all__ = ["ReleaseHooks", "ReleaseListView", "ReleaseView", "status_exit_code"]
+
+
+def status_exit_code(data: dict[str, Any]) -> int:
+    """``release status``'s exit code from its view: 0 DONE and serving, 4 REFUSED, 10 ROLLED_BACK,
+    11 paused for a person, 12 in progress, 13 done but the runtime does not serve it."""
+    state = data["state"]
+    if state == engine.REFUSED:
+        return PolicyViolation.exit_code
+    if state == engine.ROLLED_BACK:
+        return EXIT_ROLLED_BACK
+    if state not in engine.TERMINAL:
+        return EXIT_PAUSED if data.get("paused") else EXIT_IN_PROGRESS
+    return EXIT_DEGRADED if (data.get("runtime") or {}).get("serving") is False else 0
 
 
 # --- progress ------------------------------------------------------------------------------------

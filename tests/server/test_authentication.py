@@ -99,8 +99,10 @@ def test_key_rotation_is_followed_without_restart(api: Api) -> None:
 
 def test_whoami_is_the_verified_identity(api: Api) -> None:
     who = api.call("GET", "/v1/whoami", api.token("amira")).json()
+    assert 0 < who.pop("expires_in") <= 300  # the embedded provider's access tokens live 5 minutes
     assert who == {"actor": "amira", "roles": ["approver"], "source": "verified", "issuer": api.oidc.issuer,
-                   "subject": "amira", "kind": "person", "client": "mlctl-cli"}
+                   "subject": "amira", "kind": "person", "client": "mlctl-cli", "name": "amira",
+                   "groups": ["mlctl-approver"]}
 
 
 def test_insecure_dev_serves_dev_tiers_only(oidc: Any, model: Any) -> None:

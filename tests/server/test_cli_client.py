@@ -1,0 +1,57 @@
+"""The CLI as a client of `mlctl server` (MLCTL_SERVER): the same commands, the same JSON and exit
+codes, but the server verifies the token and acts; commands it does not serve yet refuse clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from control_plane import approvals, registry
+from control_plane.access.roles import write_assignments
+from tests.cli_runner import run_mlctl
+from tests.registry.conftest import ROLES, make_model
+from tests.server.conftest import Api
+
+
+@pytest.fixture()
+def through_server(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
+    write_assignments(ROLES)
+    monkeypatch.setenv("MLCTL_ACTOR", "eli")  # dev tier, local: the model to approve
+    registry.register("fraud", "1", make_model(tmp_path / "m"), code_commit="abcdef1")
+    registry.sign("fraud", "1")
+    monkeypatch.delenv("MLCTL_ACTOR")
+    monkeypatch.setenv("MLCTL_SERVER", api.url)
+    return api
+
+
+def test_whoami_and_approve_go_through_the_server(through_server: Api) -> None:
+    through_server.oidc.login("amira")
+    who = run_mlctl("whoami", "-o", "json", in_process=True, check=True).json()
+    assert (who["actor"], who["source"], who["issuer"]) == ("amira", "verified", through_server.oidc.issuer)
+    out = run_mlctl("approve", "fraud:1", "--env", "uae-prod-aws", "-o", "json", in_process=True, check=True).json()
+    assert out["approvers"] == ["amira"] and not out["allowed"] and out["tier"] == "prod"
+    assert [a.approver for a in approvals.approvals_for("fraud", "1", "uae-prod-aws")] == ["amira"]
+    table = run_mlctl("approve", "fraud:1", "--env", "uae-prod-aws", in_process=True, check=True)
+    assert "approval recorded for fraud:1 in uae-prod-aws (prod tier); release not yet allowed" in table.stdout
+
+
+def test_server_errors_come_back_as_the_local_command_would_show_them(through_server: Api) -> None:
+    through_server.oidc.login("ali")  # an auditor
+    r = run_mlctl("approve", "fraud:1", "--env", "uae-prod-aws", "-o", "json", in_process=True)
+    assert r.returncode == 4 and "actor 'ali' (roles: auditor) lacks permission 'approve'" in r.stderr
+    r = run_mlctl("release", "status", "digits", in_process=True)
+    assert r.returncode == 6 and "no release of digits is recorded" in r.stderr
+
+
+def test_what_the_server_does_not_serve_is_refused_not_run_here(through_server: Api) -> None:
+    through_server.oidc.login("amira")
+    r = run_mlctl("model", "list", in_process=True)
+    assert r.returncode == 2 and "`mlctl model` does not run through the API server yet" in r.stderr
+    r = run_mlctl("--as", "amira", "approve", "fraud:1", "--env", "uae-local", in_process=True)
+    assert r.returncode == 2 and "--as cannot be used with a server" in r.stderr
+
+
+def test_not_logged_in(through_server: Api) -> None:
+    r = run_mlctl("whoami", in_process=True)
+    assert r.returncode == 4 and "you are not logged in" in r.stderr and "mlctl login" in r.stderr
