@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/signing.py
 	$(PY) bench/cutover.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/api.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ In a temporary $MLCTL_HOME: starts the embedded OpenID provider and `mlctl serve
 with the local CA, in this process's thread), registers and signs one model, logs amira in by the
 device flow, then measures in the same run:
   read:     GET /v1/releases/{service} (``release status``) with a bearer token, over one keep-alive
-            HTTPS connection; baseline: the same service function called in-process;
+            HTTPS connection; baseline: the same service function (``services.release.status``) called in-process;
   approve:  POST /v1/models/{name}/{version}/approvals (dev tier; approving again is a recorded
             no-op, so each request does the full RBAC + gate evaluation); baseline in-process;
   token:    ``Verifier.verify`` per request (what authentication adds to every call).
@@ -78,13 +78,12 @@ def main() -> int:
     os.environ["MLCTL_HOME"] = str(home)
     import httpx
 
-    from control_plane import approvals, identity
+    from control_plane import identity
     from control_plane.emulator import ca, idp
     from control_plane.emulator.idp.devlogin import complete_device_login
     from control_plane.emulator.processes import free_port
-    from control_plane.server import routes
     from control_plane.server.serve import ServeOptions, in_thread
-    from control_plane.services import Context
+    from control_plane.services import Context, approvals, release
 
     info = idp.up()
     try:
@@ -110,11 +109,10 @@ def main() -> int:
                 assert r.status_code == 200, r.text
 
             def local_read() -> None:
-                routes.release_status(ctx, "fraud")
+                release.status(ctx, "fraud")
 
             def local_approve() -> None:
-                with ctx.acting():
-                    approvals.approve("fraud", "1", "uae-local")
+                approvals.approve(ctx, "fraud", "1", "uae-local")
 
             result = {
                 "n": args.n,
