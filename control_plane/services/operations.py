@@ -11,6 +11,8 @@ change nothing the policy governs: status, traffic (inference requests through t
 user of the service sends them), manifests rendered or checked without a cluster, the GPU probe, a
 sample written into a new directory. The identity verbs are client-side (they obtain, show or forget
 this user's own tokens at the identity provider) and need no role: they are what establishes one.
+
+(About 420 lines: eleven small verbs of the embedded environment, each beside the view it returns.)
 """
 
 from __future__ import annotations
