@@ -190,7 +190,10 @@ def on_model_registered(event: dict[str, Any]) -> None:
     version is read back from the registry (the event's data is scrubbed for sinks; the pins and
     schema must be compared as recorded)."""
     data = event.get("data") or {}
-    check_retrain_triggers(registry.get_version(str(data["model"]), str(data["version"])))
+    model, version = data.get("model"), data.get("version")
+    if not model or not version:
+        return  # not a registration this subscriber can act on (another emitter's event): never fail the emitter
+    check_retrain_triggers(registry.get_version(str(model), str(version)))
 
 
 def subscribe() -> None:

@@ -255,3 +255,13 @@ def test_registration_emits_model_registered_and_the_retrain_subscriber_reacts(l
     finally:
         events._subscribers[key] = before
     assert len([e for e in read_event_log() if e["type"].endswith("retrain.required")]) == 1
+
+
+def test_the_retrain_subscriber_ignores_a_registration_event_it_cannot_act_on(mlctl_home: Path) -> None:
+    """Subscribed for the whole process (the CLI root and the services wire it), it must never fail
+    another emitter's ``model.registered`` event that names no model (the suite's CI run caught it)."""
+    from control_plane.events import emit
+    from control_plane.monitor import retrain
+
+    retrain.subscribe()
+    emit("model.registered", "fraud:3", {"version": "3"})  # no "model": nothing to check, no error
