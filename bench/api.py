@@ -16,9 +16,7 @@ Numbers are per request, sequential (one client): latency, not a load test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +26,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench._report import add_output_flag, emit, percentile  # noqa: E402  (after the repo is on the path)
 
 
 def _timings(fn: Callable[[], Any], n: int) -> list[float]:
@@ -41,8 +41,7 @@ def _timings(fn: Callable[[], Any], n: int) -> list[float]:
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
-    qs = statistics.quantiles(samples, n=100)
-    return {"p50_ms": round(qs[49] * 1000, 3), "p99_ms": round(qs[98] * 1000, 3),
+    return {"p50_ms": round(percentile(samples, 0.50) * 1000, 3), "p99_ms": round(percentile(samples, 0.99) * 1000, 3),
             "per_s": round(len(samples) / sum(samples), 1)}
 
 
@@ -72,7 +71,7 @@ def _setup(home: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--output", choices=["table", "json"], default="table")
+    add_output_flag(parser)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mlctl-bench-api-"))
     os.environ["MLCTL_HOME"] = str(home)
@@ -127,17 +126,15 @@ def main() -> int:
     for verb in ("read", "approve"):
         r = result[verb]
         r["ratio_p50"] = round(r["http"]["p50_ms"] / r["in_process"]["p50_ms"], 2)  # type: ignore[index]
-    if args.output == "json":
-        print(json.dumps(result, sort_keys=True))
-        return 0
-    print(f"API server vs in-process, {args.n} sequential requests each (HTTPS keep-alive, bearer token)")
+    lines = [f"API server vs in-process, {args.n} sequential requests each (HTTPS keep-alive, bearer token)"]
     for verb, label in (("read", "release status"), ("approve", "approve (dev tier)")):
         r = result[verb]
         h, b = r["http"], r["in_process"]
-        print(f"  {label:<20} http p50 {h['p50_ms']:>7} ms  p99 {h['p99_ms']:>7} ms  {h['per_s']:>7}/s"
-              f"   in-process p50 {b['p50_ms']:>7} ms  p99 {b['p99_ms']:>7} ms   ratio {r['ratio_p50']}x")
+        lines.append(f"  {label:<20} http p50 {h['p50_ms']:>7} ms  p99 {h['p99_ms']:>7} ms  {h['per_s']:>7}/s"
+                     f"   in-process p50 {b['p50_ms']:>7} ms  p99 {b['p99_ms']:>7} ms   ratio {r['ratio_p50']}x")
     t = result["token_verify"]
-    print(f"  token verification   p50 {t['p50_ms']} ms per request ({t['per_s']}/s on one core)")
+    lines.append(f"  token verification   p50 {t['p50_ms']} ms per request ({t['per_s']}/s on one core)")
+    emit(result, args.output, lines)
     return 0
 
 

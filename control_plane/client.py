@@ -31,7 +31,8 @@ class RemoteError(MlctlError):
         self.status = status
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (names other than localhost are not resolved)."""
     if host == "localhost":
         return True
     try:
@@ -45,7 +46,7 @@ class ApiClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise UsageError(f"MLCTL_SERVER={base_url!r} is not an http(s) URL", hint="e.g. https://127.0.0.1:8443")
-        if parts.scheme == "http" and not _loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise PolicyViolation(f"{base_url} is plain HTTP to another host: the token would travel in clear",
                                   hint="use https:// (mlctl server serves TLS by default)")
         self.base_url = base_url.rstrip("/")
@@ -60,7 +61,7 @@ class ApiClient:
             if not ca_file.is_file():
                 raise UsageError(f"MLCTL_SERVER_CA {ca_file}: no such file", hint="give the server CA's PEM bundle")
             return ssl.create_default_context(cafile=str(ca_file))
-        if _loopback(host):
+        if is_loopback(host):
             from control_plane.emulator import ca
 
             return ca.ssl_context()

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from control_plane.client import is_loopback
 from control_plane.errors import UsageError
 from control_plane.output import info
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def server(
@@ -39,7 +30,7 @@ def server(
 
     from control_plane.server.serve import ServeOptions, config
 
-    if insecure_dev and not _loopback(host):
+    if insecure_dev and not is_loopback(host):
         raise UsageError(f"--insecure-dev serves plain HTTP and listens on loopback only, not {host}",
                          hint="drop --host, or serve with TLS (--cert/--key)")
     cfg = config(ServeOptions(host=host, port=port, cert=cert, key=key, insecure_dev=insecure_dev))

@@ -1,30 +1,8 @@
-"""The live request log of a deployed service, as a table of inputs and predictions.
-
-Model servers append one JSON object per inference request to
-``$MLCTL_HOME/serving/<service>/requests.jsonl`` (or ``$MLCTL_SERVING_LOG_DIR/<service>/...``):
-
-```json
-{"ts": "2026-11-27T10:00:00Z", "service": "digits", "model": "digits", "version": "3",
- "inputs": ..., "outputs": ...}
-```
-
-``inputs`` and ``outputs`` each take one of three shapes:
-
-- one row: ``{"feature": value, ...}``;
-- a batch: ``[{"feature": value, ...}, ...]``;
-- V2 protocol tensors: ``[{"name": "input", "shape": [n, k], "datatype": "FP32", "data": [...]}]``;
-  column ``j`` of a tensor becomes ``<name>_<j>`` (``<name>`` when k == 1), or the names given
-  in an optional top-level ``"feature_names": [...]`` for the input tensor.
-
-An output tensor with several columns (class probabilities) becomes ``prediction`` = argmax; a
-single output column or an output field named ``prediction`` is used as is. Lines that do not
-parse are counted and skipped, never fatal (a server may be writing the last line right now).
-
-What is written is minimised first and kept for a limited time (``log_policy``: configured
-features only, PII-tagged fields dropped or hashed, detected identifiers redacted, retention by
-age and line count); ``RequestLogWriter`` is the one writer. The format and the writer live in
-:mod:`control_plane.request_log` (a leaf the serving drivers use); this module reads windows of
-it as tables.
+"""The live request log of a deployed service, read back as a table of inputs and predictions
+(drift checks). Where it is written and in which format — one JSON object per inference request,
+minimised and kept for a limited time — is :mod:`control_plane.request_log` (a leaf the serving
+drivers write through); this module reads windows of it. Lines that do not parse are counted and
+skipped, never fatal (a server may be writing the last line right now).
 """
 
 from __future__ import annotations

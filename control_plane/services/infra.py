@@ -21,9 +21,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from blueprints import load_blueprint
 from blueprints.schema import Cloud, Environment
-from control_plane import audit
+from control_plane import audit, environments
 from control_plane.errors import BlueprintError, DriftDetected, MlctlError, PolicyViolation
 from control_plane.infra import lifecycle
 from control_plane.infra.azure import bootstrap_azure
@@ -231,7 +230,7 @@ def synth(ctx: Context, blueprint: Path, *, outdir: Path | None = None, progress
 
 def bootstrap(ctx: Context, blueprint: Path, *, progress: Progress = _quiet) -> BackendsView:
     """Create (or re-assert) each environment's remote-state backend; idempotent."""
-    envs = _authorize_all(ctx, "infra.bootstrap", load_blueprint(blueprint).environments)
+    envs = _authorize_all(ctx, "infra.bootstrap", environments.blueprint(blueprint).environments)
     rows: list[tuple[str, str, str, str, str]] = []
     payload: list[dict[str, Any]] = []
     for env in envs:
@@ -259,14 +258,20 @@ def plan(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth:
     return StackResultsView("plan", lifecycle.plan(ws, progress))
 
 
+def _change(ctx: Context, verb: str, blueprint: Path, outdir: Path | None, no_synth: bool,
+            progress: Progress) -> StackResultsView:
+    """apply / destroy: authorized for every environment first, audited per environment after."""
+    envs = _authorize_all(ctx, f"infra.{verb}", environments.blueprint(blueprint).environments)
+    ws = _workspace(blueprint, outdir, no_synth, progress)
+    results = getattr(lifecycle, verb)(ws, progress)
+    _audit_done(ctx, f"infra.{verb}", envs, {"blueprint": str(blueprint), "stacks": [r.stack for r in results]})
+    return StackResultsView(verb, results)
+
+
 def apply(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth: bool = False,
           progress: Progress = _quiet) -> StackResultsView:
     """terraform apply every stack in dependency order."""
-    envs = _authorize_all(ctx, "infra.apply", load_blueprint(blueprint).environments)
-    ws = _workspace(blueprint, outdir, no_synth, progress)
-    results = lifecycle.apply(ws, progress)
-    _audit_done(ctx, "infra.apply", envs, {"blueprint": str(blueprint), "stacks": [r.stack for r in results]})
-    return StackResultsView("apply", results)
+    return _change(ctx, "apply", blueprint, outdir, no_synth, progress)
 
 
 def drift(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth: bool = False,
@@ -279,11 +284,7 @@ def drift(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth
 def destroy(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth: bool = False,
             progress: Progress = _quiet) -> StackResultsView:
     """terraform destroy every stack in reverse dependency order (the front end confirms first)."""
-    envs = _authorize_all(ctx, "infra.destroy", load_blueprint(blueprint).environments)
-    ws = _workspace(blueprint, outdir, no_synth, progress)
-    results = lifecycle.destroy(ws, progress)
-    _audit_done(ctx, "infra.destroy", envs, {"blueprint": str(blueprint), "stacks": [r.stack for r in results]})
-    return StackResultsView("destroy", results)
+    return _change(ctx, "destroy", blueprint, outdir, no_synth, progress)
 
 
 def check(ctx: Context, blueprint: Path, *, stacks_dir: Path | None = None, skips: Path,
@@ -314,7 +315,7 @@ def validate_blueprints(ctx: Context, files: Sequence[Path]) -> BlueprintValidat
     failures: list[MlctlError] = []
     for path in files:
         try:
-            bp = load_blueprint(path)
+            bp = environments.blueprint(path)
         except MlctlError as exc:
             failures.append(exc)
             results.append({"file": str(path), "valid": False, "error": exc.message, "fix": exc.hint})

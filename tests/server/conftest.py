@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,3 +42,19 @@ def api(oidc: Any) -> Iterator[Api]:
 
     with running() as url, httpx.Client(base_url=url, verify=ca.ssl_context(), timeout=30) as client:
         yield Api(url, client, oidc)
+
+
+@pytest.fixture()
+def signed_fraud(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """fraud:1, registered and signed by eli (dev tier, asserted: the roles example's actors), so that
+    approvals can be asked for; the asserted actor is gone again when the test starts."""
+    from control_plane import registry
+    from control_plane.access.roles import write_assignments
+    from tests.registry.conftest import ROLES, make_model
+
+    write_assignments(ROLES)
+    monkeypatch.setenv("MLCTL_ACTOR", "eli")
+    registry.register("fraud", "1", make_model(tmp_path / "m"), code_commit="abcdef1")
+    registry.sign("fraud", "1")
+    monkeypatch.delenv("MLCTL_ACTOR")
+    return "fraud:1"

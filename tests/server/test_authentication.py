@@ -14,24 +14,14 @@ import jwt
 import pytest
 import yaml
 
-from control_plane import approvals, audit, registry
+from control_plane import approvals, audit
 from tests.identity import forged
-from tests.registry.conftest import make_model
 from tests.server.conftest import Api
 
 
 @pytest.fixture()
-def model(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """fraud:1, registered and signed (dev tier: asserted identities) so that approvals can be asked for."""
-    from control_plane.access.roles import write_assignments
-    from tests.registry.conftest import ROLES
-
-    write_assignments(ROLES)
-    monkeypatch.setenv("MLCTL_ACTOR", "eli")
-    registry.register("fraud", "1", make_model(tmp_path / "m"), code_commit="abcdef1")
-    registry.sign("fraud", "1")
-    monkeypatch.delenv("MLCTL_ACTOR")
-    return "fraud:1"
+def model(signed_fraud: str) -> str:
+    return signed_fraud
 
 
 def _store_state() -> tuple[int, int]:

@@ -3,24 +3,15 @@ codes, but the server verifies the token and acts; commands it does not serve ye
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from control_plane import approvals, registry
-from control_plane.access.roles import write_assignments
+from control_plane import approvals
 from tests.cli_runner import run_mlctl
-from tests.registry.conftest import ROLES, make_model
 from tests.server.conftest import Api
 
 
 @pytest.fixture()
-def through_server(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
-    write_assignments(ROLES)
-    monkeypatch.setenv("MLCTL_ACTOR", "eli")  # dev tier, local: the model to approve
-    registry.register("fraud", "1", make_model(tmp_path / "m"), code_commit="abcdef1")
-    registry.sign("fraud", "1")
-    monkeypatch.delenv("MLCTL_ACTOR")
+def through_server(api: Api, signed_fraud: str, monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setenv("MLCTL_SERVER", api.url)
     return api
 
