@@ -65,9 +65,8 @@ def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[Audi
 _METHODS = {"verified": "oidc", "asserted": "asserted", "os-user": "os-user"}
 
 
-def _acting_identity() -> dict[str, Any]:
+def _acting_identity(me: acting.Actor) -> dict[str, Any]:
     """The process's acting identity (control_plane.identity), as an entry's identity field."""
-    me = acting.current()
     v = me.verified
     return Identity(actor=me.name, roles=me.roles, method=_METHODS[me.source],
                     issuer=v.issuer if v else None, subject=v.subject if v else None,
@@ -98,12 +97,12 @@ def record(
     elif identity is not None:
         ident = json.loads(canonical_json(dict(identity)))
     else:
-        ident = _acting_identity()
+        me = acting.current()  # once: without a bound identity it reads the token cache and roles file
+        ident = _acting_identity(me)
+        # How we know who acted, also in the entry's details (what `audit list` shows).
+        details = {**dict(details or {}), "identity": me.audit_view()}
     who = str(ident.get("actor") or "unknown")
     roles = [str(r) for r in ident.get("roles", [])]
-    if identity is None:
-        # How we know who acted, also in the entry's details (what `audit list` shows).
-        details = {**dict(details or {}), "identity": acting.current().audit_view()}
     fields = {
         "ts": now(),
         "actor": who,  # the only personal data in the trail: an actor id, never names or e-mails
