@@ -8,7 +8,8 @@ check it makes. So before it listens it refuses to start, naming the file and th
   SQLite store, the signing keys and the audit trail's local copies): ``chmod 700``;
 - the SQLite store (and its ``-wal``/``-shm`` files) is not owned by the server's user or is
   readable or writable by anyone else: ``chmod 600`` (new stores are created 0600);
-- the identity file, or the directory it lives in, is writable by other users, or is owned by
+- the identity file or the signing keyring (``keyring.yaml``: which keys a release may be signed
+  with), or the directory either lives in, is writable by other users, or the file is owned by
   someone other than the server's user or root (root-owned, read-only configuration such as a
   mounted secret is fine: root can change anything anyway);
 - a PostgreSQL store URL carries a password, unless the server is ``--insecure-dev``: a URL is
@@ -34,9 +35,10 @@ from sqlalchemy.engine import make_url
 
 from control_plane import audit, identity
 from control_plane.audit.models import AuditRow
-from control_plane.errors import PolicyViolation
+from control_plane.errors import MlctlError, PolicyViolation
 from control_plane.identity import Actor, config
 from control_plane.settings import mlctl_home
+from control_plane.signing import keyring
 from control_plane.store import database_url, session_scope
 
 __all__ = ["IdentityWatch", "check"]
@@ -93,16 +95,17 @@ def _check_postgres(url: str, *, insecure_dev: bool) -> None:
         _private(Path(passfile), "PGPASSFILE: the store's password", 0o600)
 
 
-def _check_identity_file() -> None:
-    path = config.identity_file()
+def _check_configuration(path: Path, what: str) -> None:
+    """Configuration the server trusts (readable by others is fine; writable is not, nor is its
+    directory, where the file could be replaced)."""
     if not path.exists():
-        return  # no issuer is trusted: every request is a 401 and /readyz says why
+        return
     real = path.resolve()  # a mounted secret is a symlink into its data directory
-    _private(real, "the identity file: who holds which role", 0o600, root_ok=True, mask=_OTHERS_WRITE)
+    _private(real, what, 0o600, root_ok=True, mask=_OTHERS_WRITE)
     parent = real.parent
     st = parent.stat()
     if stat.S_IMODE(st.st_mode) & _OTHERS_WRITE and not st.st_mode & stat.S_ISVTX:
-        raise _refuse(parent, f"(holds the identity file {real.name}) is writable by other users "
+        raise _refuse(parent, f"(holds {real.name}: {what}) is writable by other users "
                               f"(mode {stat.S_IMODE(st.st_mode):o}): they could replace it", f"chmod go-w {parent}")
 
 
@@ -115,7 +118,9 @@ def check(*, insecure_dev: bool) -> None:
         _check_sqlite(url)
     elif url.startswith("postgresql"):
         _check_postgres(url, insecure_dev=insecure_dev)
-    _check_identity_file()
+    # Without an identity file no issuer is trusted: every request is a 401 and /readyz says why.
+    _check_configuration(config.identity_file(), "the identity file: who holds which role")
+    _check_configuration(keyring.keyring_file(), "the signing keyring: which keys releases trust")
 
 
 def _digest(path: Path) -> str | None:
@@ -151,7 +156,10 @@ class IdentityWatch:
         details: dict[str, Any] = {"path": str(path)}
         if previous is not None:
             details["previous"] = previous
-        loaded = identity.verifier() if digest is not None else None
+        try:
+            loaded = identity.verifier() if digest is not None else None
+        except MlctlError as exc:  # an invalid file is recorded too; requests then get its error
+            loaded, details["invalid"] = None, exc.message
         if loaded is not None:
             details["issuers"] = [i.issuer for i in loaded.config.issuers]
             details["audience"] = loaded.config.audience

@@ -80,6 +80,16 @@ def test_an_identity_file_others_can_write_stops_the_server(oidc: Any, tmp_path:
     config(ServeOptions(port=free_port()))
 
 
+def test_a_keyring_others_can_write_stops_the_server(mlctl_home: Path) -> None:
+    ring = mlctl_home / "keyring.yaml"  # which keys a prod release may be signed with
+    ring.write_text("environments: {}\n")
+    ring.chmod(0o646)
+    exc = _refusal()
+    assert str(ring) in exc.message and "the signing keyring" in exc.message and exc.hint == f"chmod 600 {ring}"
+    ring.chmod(0o600)
+    config(ServeOptions(port=free_port()))
+
+
 def test_a_postgres_password_in_the_url_stops_the_server(pg_database: str, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with_password = pg_database.replace("mlctl@", "mlctl:s3cret@")
@@ -141,6 +151,17 @@ def test_identity_file_changes_are_audited(oidc: Any, tmp_path: Path, monkeypatc
         assert changed.details["previous"] == first
         client.get("/healthz")
         assert len(_identity_entries()) == 2  # no change, no entry
+        # A broken edit is recorded as well, and requests are refused with its error, not a crash.
+        good = ident.read_text()
+        ident.write_text(good + "surprise: key\n")
+        r = client.get("/v1/whoami", headers={"Authorization": f"Bearer {oidc.tokens_for('ali')['access_token']}"})
+        assert r.status_code in (401, 403) and "surprise" in r.text, r.text
+        broken = _identity_entries()[-1]
+        assert broken.action == "identity.changed" and "surprise" in broken.details["invalid"]
+        ident.write_text(good)
+        client.get("/healthz")
+        restored = _identity_entries()[-1]
+        assert restored.digests == {"identity_file": second} and restored.details["issuers"] == [oidc.issuer]
 
     # Changed while no server ran: the next start compares with what the trail last recorded.
     ident.write_text(ident.read_text() + "\n# edited offline\n")

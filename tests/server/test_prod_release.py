@@ -65,7 +65,7 @@ def test_prod_release_over_https_needs_two_verified_approvers(api: Api, sample: 
     signed = api.call("POST", "/v1/models/digits/1/signatures", api.token("eli"),
                       json={"signer": "kms", "env": prod_env})
     assert signed.status_code == 200, signed.text
-    assert registry.get_version("digits", "1").signature.signer_kind == "kms"
+    assert registry.get_version("digits", "1").signature.signer_kind == "aws-kms"
 
     # (a) One approval: refused in the request, the two-person rule named, nothing deployed.
     one = _approve(api, "1", prod_env, "amira")
