@@ -164,6 +164,15 @@ class Engine:
         )
         return rid
 
+    def refuse(self, release_id: str, exc: gates.GateRefused) -> ReleaseRow:
+        """End a release that has applied nothing REFUSED, audited as the gate steps would (the
+        API server's admission checks, run in the request)."""
+        row = repository.get(release_id)
+        if not nothing_applied(row.state, row.target):
+            raise MlctlError(f"release {release_id} is past its gates ({row.state})")
+        self._refuse(row, exc)
+        return repository.get(release_id)
+
     def claim(self, service: str) -> ReleaseRow:
         """Make this process the driver of the service's active release (resume/promote/abort)."""
         return repository.claim(service)

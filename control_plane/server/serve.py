@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from control_plane.errors import InfraError, UsageError
+from control_plane.server import lockdown
 
 __all__ = ["ServeOptions", "config", "in_thread"]
 
@@ -38,13 +40,30 @@ def _tls_files(options: ServeOptions) -> tuple[Path, Path]:
     return local.server_cert, local.server_key
 
 
+def _watch_identity_file(app: Any) -> None:
+    """Audit the identity file's digest now, and each change a request finds (before the request's
+    token is verified with the reloaded file)."""
+    watch = lockdown.IdentityWatch()
+    watch.start()
+    app.state.identity_watch = watch
+
+    async def audit_identity_changes(request: Any, call_next: Any) -> Any:
+        watch.check()
+        return await call_next(request)
+
+    app.middleware("http")(audit_identity_changes)
+
+
 def config(options: ServeOptions) -> object:
     """A ``uvicorn.Config`` for ``options`` (the caller runs it: ``uvicorn.Server(config).run()``)."""
     import uvicorn
 
     from control_plane.server.app import create_app
 
+    # Before anything opens the store: refuse a store or identity file others could change.
+    lockdown.check(insecure_dev=options.insecure_dev)
     app = create_app(insecure_dev=options.insecure_dev)
+    _watch_identity_file(app)
     if options.insecure_dev:
         return uvicorn.Config(app, host=options.host, port=options.port, log_level="warning",
                               access_log=False, server_header=False)

@@ -39,6 +39,7 @@ from control_plane.release.view import describe
 from control_plane.services.context import Context
 from control_plane.services.release_views import ReleaseHooks, ReleaseListView, ReleaseView, status_exit_code
 from control_plane.settings import BLUEPRINTS_DIR
+from control_plane.signing import keyring
 from control_plane.store import session_scope
 
 if TYPE_CHECKING:
@@ -110,6 +111,27 @@ def _residency_checked(name: str, version: str, env_name: str) -> Environment:
             details={"env": env_name},
         )
         raise
+
+
+def _admission_refusal(name: str, version: str, env: Environment) -> gates.GateRefused | None:
+    """For a release driven in the background (the API server): the gates' cheap checks now, so the
+    caller gets a refusal with its reason and fix in the response rather than a REFUSED state to
+    find later. Whether a key the environment trusts signed the version (the bytes are verified
+    again when the engine materializes them), the artifact's residency and the tier's approvals;
+    the engine's gate steps run them all again before anything is applied."""
+    mv = registry.get_version(name, version)
+    try:
+        if not mv.signature.signed or not mv.signature.key_id:
+            raise PolicyViolation(f"{mv.ref} is not signed", hint=f"sign it first: mlctl model sign {mv.ref}")
+        keyring.trusted_key_for(env, mv.signature.key_id, mv.signature.signer_kind)
+    except PolicyViolation as exc:
+        return gates.GateRefused("signature", [exc.message], hint=exc.hint)
+    try:
+        gates.check_residency(env, mv.artifact_uri)
+        gates.check_approvals(name, version, env)
+    except gates.GateRefused as exc:
+        return exc
+    return None
 
 
 def _driver_for(env_name: str) -> Driver:
@@ -213,10 +235,15 @@ def start(
         registry.get_version(name, version)  # "not registered" (exit 6), never a gate refusal, nothing recorded
         cfg = config() if callable(config) else config
         # An environment that fails the residency gate is refused here, recorded, nothing applied.
-        driver = for_environment(_residency_checked(name, version, env_name))
+        env = _residency_checked(name, version, env_name)
+        driver = for_environment(env)
         eng = engine.Engine(driver, hooks=hooks.engine_hooks())
         rid = eng.start(model_name=name, version=version, env_name=env_name, config=cfg, service=service)
         hooks.note(f"release {rid}: {name}:{version} → {env_name} ({cfg.strategy})")
+        if hooks.detach is not None:
+            refused = _admission_refusal(name, version, env)
+            if refused is not None:
+                return _outcome(eng.refuse(rid, refused), driver)
         return _drive(eng, rid, driver, hooks)
 
 

@@ -7,12 +7,13 @@ migrates to head on first use, so a new ``$MLCTL_HOME`` or an empty PostgreSQL d
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from control_plane.settings import current as settings
@@ -56,6 +57,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def _create_private(url: str) -> None:
+    """Create a new SQLite store readable by its owner only (0600; SQLite gives its -wal and -shm
+    files the database file's mode). It holds approvals, signatures and the audit trail: only the
+    user running mlctl (or ``mlctl server``) may read it. An existing file is left as it is."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     from alembic import command
@@ -76,6 +89,7 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite"):
+                _create_private(url)
                 engine = create_engine(url, connect_args={"timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
