@@ -177,6 +177,10 @@ class Remote:
         params = {k: v for k, v in filters.items() if v is not None}
         return ReleaseListView("releases", list(self.api.call("GET", "/v1/releases", params=params)))
 
+    def release_history(self, service: str) -> Any:
+        return ReleaseListView(f"history of {service}", list(self.api.call("GET", f"/v1/releases/{service}/history")),
+                               history=True)
+
     def release_start(self, model: str, env: str, config: dict[str, Any], service: str | None,
                       *, poll: float = 1.0, on_state: Any = None) -> Any:
         """Start on the server (recorded and checked there), then follow it until it ends or pauses."""

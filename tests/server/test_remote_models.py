@@ -205,3 +205,12 @@ def test_export_downloads_the_verified_bundle(served: Api, monkeypatch: pytest.M
     r = run_mlctl("model", "export", "fraud:1", str(tmp_path / "dana"), in_process=True)
     assert r.returncode == 4 and "lacks permission 'model.export'" in r.stderr
     assert not (tmp_path / "dana").exists() and not (tmp_path / "dana.pub.pem").exists()
+
+
+def test_release_history_goes_through_the_server_too(served: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    served.oidc.login("amira")
+    through, here = both(monkeypatch, served, "release", "history", "digits")
+    assert through.returncode == here.returncode == 6 and through.stderr == here.stderr, through
+    assert "no release of digits is recorded" in through.stderr
+    r = served.call("GET", "/v1/releases/digits/history", served.token("amira"))
+    assert r.status_code == 404 and r.json()["error"]["exit_code"] == 6
