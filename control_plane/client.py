@@ -37,6 +37,7 @@ from control_plane.errors import (
     UsageError,
     VerificationFailed,
 )
+from control_plane.events import TYPE_PREFIX
 from control_plane.identity import Actor, VerifiedIdentity, login, tokens
 from control_plane.registry import lineage as lin
 from control_plane.registry import parse_ref
@@ -44,7 +45,7 @@ from control_plane.registry.export import ExportResult, default_key_path
 from control_plane.registry.signing import VerifyResult
 from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
-from control_plane.services import models, transfer
+from control_plane.services import models, monitoring, transfer
 from control_plane.services.approvals import ApprovalView
 from control_plane.services.operations import IdentityView
 from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
@@ -176,6 +177,10 @@ class Remote:
     def release_list(self, **filters: Any) -> Any:
         params = {k: v for k, v in filters.items() if v is not None}
         return ReleaseListView("releases", list(self.api.call("GET", "/v1/releases", params=params)))
+
+    def events(self, *, last: int, type_glob: str | None) -> monitoring.EventsView:
+        params = {"last": last, **({"type": type_glob} if type_glob else {})}
+        return monitoring.EventsView(list(self.api.call("GET", "/v1/events", params=params)), TYPE_PREFIX)
 
     def release_history(self, service: str) -> Any:
         return ReleaseListView(f"history of {service}", list(self.api.call("GET", f"/v1/releases/{service}/history")),

@@ -86,6 +86,7 @@ REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
     "approve": None, "release": None, "whoami": None, "login": None, "logout": None, "server": None,
     "model": frozenset({"list", "show", "register", "sign", "verify", "export"}),
     "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
+    "monitor": frozenset({"events"}),
 }
 WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {
     "blueprint": frozenset({"validate"}), "kserve": frozenset({"render", "validate"}), "gpu": None,

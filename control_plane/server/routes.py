@@ -18,7 +18,7 @@ from control_plane.output import View
 from control_plane.registry import parse_ref
 from control_plane.release.config import ReleaseConfig
 from control_plane.server.auth import caller
-from control_plane.services import Context, approvals, models, operations, release
+from control_plane.services import Context, approvals, models, monitoring, operations, release
 from control_plane.services.release import ReleaseView
 from control_plane.store import session_scope
 
@@ -67,6 +67,12 @@ def _json(view: View) -> Any:
 def whoami(ctx: Caller) -> Any:
     """The verified identity of the token, and its roles (``mlctl whoami -o json``)."""
     return _json(operations.whoami(ctx))
+
+
+@router.get("/events")
+def events(ctx: Caller, last: int = 20, type_: Annotated[str | None, Query(alias="type")] = None) -> Any:
+    """``mlctl monitor events [--last N] [--type GLOB]``: the newest of the server's event log."""
+    return _json(monitoring.events(ctx, last=last, type_glob=type_))
 
 
 @router.get("/models")

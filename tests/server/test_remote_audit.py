@@ -100,3 +100,15 @@ def test_reading_the_trail_needs_the_permission(served: Api) -> None:
     assert len(denied) == 4 and all(e.details["identity"]["source"] == "verified" for e in denied)
     r = run_mlctl("audit", "verify", in_process=True)  # anyone may check that the trail is intact
     assert r.returncode == 0, r
+
+
+def test_monitor_events_reads_the_servers_event_log(served: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    through, here = both(monkeypatch, served, "monitor", "events", "--last", "0", "-o", "json")
+    assert through.returncode == here.returncode == 0 and through.json() == here.json(), through
+    types = [e["type"] for e in through.json()]
+    assert any(t.endswith("model.registered") for t in types), types
+    through, here = both(monkeypatch, served, "monitor", "events", "--type", "model.*", "-o", "json")
+    assert through.json() == here.json() and through.json()
+    assert all(".model." in e["type"] or e["type"].split(".")[-2] == "model" for e in through.json())
+    r = run_mlctl("monitor", "drift", "digits", in_process=True)  # computes and may remediate: not served yet
+    assert r.returncode == 2 and "`mlctl monitor drift` does not run through the API server yet" in r.stderr
