@@ -8,8 +8,13 @@ error comes back as the same message, fix and exit code the local command would 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
+import os
+import shutil
 import ssl
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,35 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from control_plane.errors import InfraError, MlctlError, PolicyViolation, UsageError
+from control_plane import identity
+from control_plane.approvals import Decision
+from control_plane.audit.heads import SignedHead
+from control_plane.audit.records import AuditReport
+from control_plane.emulator import ca
+from control_plane.errors import (
+    EXIT_IN_PROGRESS,
+    Conflict,
+    InfraError,
+    MlctlError,
+    NotFound,
+    PolicyViolation,
+    UsageError,
+    VerificationFailed,
+)
+from control_plane.events import TYPE_PREFIX
+from control_plane.identity import Actor, VerifiedIdentity, login, tokens
+from control_plane.registry import lineage as lin
+from control_plane.registry import parse_ref
+from control_plane.registry.export import ExportResult, default_key_path
+from control_plane.registry.signing import VerifyResult
+from control_plane.registry.view import ModelVersion, SignatureInfo
+from control_plane.services import audit as audit_service
+from control_plane.services import models, monitoring, transfer
+from control_plane.services.approvals import ApprovalView
+from control_plane.services.operations import IdentityView
+from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
+from control_plane.settings import current as settings
+from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
 __all__ = ["ApiClient", "Remote", "RemoteError", "remote"]
 
@@ -62,16 +95,11 @@ class ApiClient:
                 raise UsageError(f"MLCTL_SERVER_CA {ca_file}: no such file", hint="give the server CA's PEM bundle")
             return ssl.create_default_context(cafile=str(ca_file))
         if is_loopback(host):
-            from control_plane.emulator import ca
-
             return ca.ssl_context()
         return ssl.create_default_context()
 
     @staticmethod
     def _token() -> str:
-        from control_plane import identity
-        from control_plane.identity import tokens
-
         cached = tokens.load()
         if cached is None:
             raise PolicyViolation("MLCTL_SERVER is set and you are not logged in",
@@ -80,8 +108,6 @@ class ApiClient:
             verifier = identity.verifier()
             issuer = verifier.config.issuer(cached.issuer) if verifier is not None else None
             if verifier is not None and issuer is not None:
-                from control_plane.identity import login
-
                 fresh = login.refresh(verifier.config, issuer, cached)
                 if fresh is not None:
                     tokens.save(fresh)
@@ -89,10 +115,23 @@ class ApiClient:
         return cached.access_token
 
     def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {self._token()}"}
+        return self.request(method, path, json=json, params=params).json()
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                content: Any = None, headers: dict[str, str] | None = None,
+                into: Path | None = None) -> httpx.Response:
+        """One authenticated request; an API error raises RemoteError. ``content``: a body to send
+        (bytes or a file, streamed); ``into``: write the response body to this file as it arrives."""
+        sent = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
         try:
-            with httpx.Client(base_url=self.base_url, verify=self._verify, timeout=self._timeout) as client:
-                r = client.request(method, path, json=json, params=params, headers=headers)
+            with httpx.Client(base_url=self.base_url, verify=self._verify, timeout=self._timeout) as client, \
+                    client.stream(method, path, json=json, params=params, content=content, headers=sent) as r:
+                if r.status_code < 400 and into is not None:
+                    with into.open("wb") as fh:
+                        for chunk in r.iter_bytes():
+                            fh.write(chunk)
+                else:
+                    r.read()
         except httpx.HTTPError as exc:
             raise InfraError(f"the mlctl server at {self.base_url} does not answer: {type(exc).__name__}",
                              hint="is `mlctl server` running? check MLCTL_SERVER") from None
@@ -104,7 +143,7 @@ class ApiClient:
                                  hint=f"check the server's log ({self.base_url})") from None
             raise RemoteError(str(err.get("message")), hint=err.get("hint"), exit_code=int(err.get("exit_code", 1)),
                               kind=str(err.get("kind", "")), status=r.status_code)
-        return r.json()
+        return r
 
 
 class Remote:
@@ -114,11 +153,10 @@ class Remote:
 
     def __init__(self, api: ApiClient) -> None:
         self.api = api
+        self.models = RemoteModels(api)
+        self.audit = RemoteAudit(api)
 
     def whoami(self) -> Any:
-        from control_plane.identity import Actor, VerifiedIdentity
-        from control_plane.services.operations import IdentityView
-
         d = self.api.call("GET", "/v1/whoami")
         verified = None
         if d.get("source") == "verified":
@@ -129,23 +167,24 @@ class Remote:
         return IdentityView(Actor(d["actor"], d["source"], list(d["roles"]), verified))
 
     def approve(self, name: str, version: str, env: str) -> Any:
-        from control_plane.approvals import Decision
-        from control_plane.services.approvals import ApprovalView
-
         d = self.api.call("POST", f"/v1/models/{name}/{version}/approvals", json={"env": env})
         return ApprovalView(Decision(**d))
 
     def release_status(self, service: str) -> Any:
-        from control_plane.services.release_views import ReleaseView, status_exit_code
-
         d = self.api.call("GET", f"/v1/releases/{service}")
         return ReleaseView(d, d["state"], status_exit_code(d))
 
     def release_list(self, **filters: Any) -> Any:
-        from control_plane.services.release_views import ReleaseListView
-
         params = {k: v for k, v in filters.items() if v is not None}
         return ReleaseListView("releases", list(self.api.call("GET", "/v1/releases", params=params)))
+
+    def events(self, *, last: int, type_glob: str | None) -> monitoring.EventsView:
+        params = {"last": last, **({"type": type_glob} if type_glob else {})}
+        return monitoring.EventsView(list(self.api.call("GET", "/v1/events", params=params)), TYPE_PREFIX)
+
+    def release_history(self, service: str) -> Any:
+        return ReleaseListView(f"history of {service}", list(self.api.call("GET", f"/v1/releases/{service}/history")),
+                               history=True)
 
     def release_start(self, model: str, env: str, config: dict[str, Any], service: str | None,
                       *, poll: float = 1.0, on_state: Any = None) -> Any:
@@ -159,8 +198,6 @@ class Remote:
         return self._follow(service, poll, on_state)
 
     def _follow(self, service: str, poll: float, on_state: Any) -> Any:
-        from control_plane.errors import EXIT_IN_PROGRESS
-
         last = None
         while True:
             view = self.release_status(service)
@@ -172,10 +209,158 @@ class Remote:
             time.sleep(poll)
 
 
+def _version(d: dict[str, Any]) -> ModelVersion:
+    """A registered version from its JSON (``ModelVersion.as_dict``, the keys ``-o json`` prints)."""
+    names = {f.name for f in dataclasses.fields(ModelVersion)} - {"signature"}
+    return ModelVersion(**{k: v for k, v in d.items() if k in names}, signature=SignatureInfo(**d["signature"]))
+
+
+class RemoteModels:
+    """``mlctl model`` through the server: the same views as ``control_plane.services.models``."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def list_versions(self, name: str | None, *, actor: str | None, since: str | None) -> models.VersionsView:
+        params = {k: v for k, v in {"name": name, "actor": actor, "since": since}.items() if v is not None}
+        return models.VersionsView([_version(d) for d in self.api.call("GET", "/v1/models", params=params)])
+
+    def show(self, ref: str) -> models.ShowView:
+        name, version = parse_ref(ref)
+        d = self.api.call("GET", f"/v1/models/{name}/{version}")
+        return models.ShowView(_version(d), d)
+
+    def sign(self, name: str, version: str, *, signer: str, env: str | None) -> models.SignView:
+        d = self.api.call("POST", f"/v1/models/{name}/{version}/signatures", json={"signer": signer, "env": env})
+        return models.SignView(_version(d))
+
+    def verify(self, ref: str, *, public_key: Path | None) -> models.VerifyView:
+        name, version = parse_ref(ref)
+        pem = None
+        if public_key is not None:
+            try:
+                pem = public_key.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise MlctlError(f"--key {public_key}: cannot read it ({exc})", hint="pass a PEM public key file") from None
+        d = self.api.call("POST", f"/v1/models/{name}/{version}/verification", json={"public_key_pem": pem})
+        names = {f.name for f in dataclasses.fields(VerifyResult)}
+        return models.VerifyView(VerifyResult(**{k: v for k, v in d.items() if k in names}))
+
+    def register(self, name: str, version: str, path: Path, *, datasets: list[str], features: list[str],
+                 code_commit: str | None, config: Path | None, params: Path | None, metrics: Path | None,
+                 parent: str | None, classification: str, store: str | None, env: str | None
+                 ) -> models.RegisterView:
+        """Upload ``path`` (one tar, streamed from a temporary file) with the register flags. Files
+        named by flags are read here, where they are; the code pin is this machine's git HEAD."""
+        lin.check_name(name)
+        lin.check_version(version)
+        if not path.is_dir():
+            raise lin.LineageError(f"--path {path} is not a directory",
+                                   hint="pass the directory the training job wrote the model files to")
+        if config is not None and not config.is_file():
+            raise lin.LineageError(f"--config {config}: no such file", hint="pass the training config file")
+        request = {
+            "datasets": datasets, "features": features, "code": lin.code_commit(code_commit, path),
+            "params": lin.read_json_object(params, "--params") if params is not None else None,
+            "metrics": lin.read_json_object(metrics, "--metrics") if metrics is not None else None,
+            "parent": parent, "classification": classification, "store": store, "env": env,
+        }
+        with tempfile.TemporaryDirectory(prefix="mlctl-upload-") as tmp:
+            archive = transfer.pack_upload(request, path, config, Path(tmp) / "upload.tar")
+            with archive.open("rb") as body:
+                r = self.api.request("PUT", f"/v1/models/{name}/{version}", content=body,
+                                     headers={"Content-Type": "application/x-tar"})
+        d = r.json()
+        return models.RegisterView(dataclasses.replace(_version(d), created=bool(d.get("created"))))
+
+    def export(self, ref: str, directory: Path, *, public_key_out: Path | None) -> models.ExportView:
+        """Download the server's verified export, check it again here (signature and key, with the
+        pinned hashing configuration: what arrives is what the server verified) and only then put it
+        at ``directory``; on any failure nothing is left behind, as locally."""
+        name, version = parse_ref(ref)
+        key_path = public_key_out if public_key_out is not None else default_key_path(directory)
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise Conflict(f"{directory} exists and is not an empty directory",
+                           hint="export into a new directory (nothing is overwritten)")
+        if key_path.exists():
+            raise Conflict(f"{key_path} exists", hint="remove it, or pass --public-key-out FILE")
+        if key_path.resolve().is_relative_to(directory.resolve()):
+            raise MlctlError(f"--public-key-out {key_path} is inside {directory}",
+                             hint="keep the key outside the model directory: a file the signature does not "
+                             "list is refused by every verifier", exit_code=2)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.export-", dir=directory.parent))
+        try:
+            archive = staging / "export.tar"
+            r = self.api.request("GET", f"/v1/models/{name}/{version}/export", into=archive)
+            sent = json.loads(r.headers[transfer.EXPORT_HEADER])
+            model_dir, pem = transfer.unpack_export(archive, staging / "x", 1 << 40)
+            verified = verify_model(model_dir, (model_dir / SIGNATURE_FILENAME).read_bytes(), pem)
+            if f"sha256:{verified.root_digest}" != sent["root_digest"] or key_fingerprint(pem) != sent["key_id"]:
+                raise VerificationFailed(f"the export of {ref} changed on its way from the server",
+                                         hint="export again; if it persists, check what sits between you and it")
+            if directory.exists():
+                directory.rmdir()
+            os.replace(model_dir, directory)
+            os.chmod(directory, 0o700)  # model bytes may be confidential: private until the user shares them
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        return models.ExportView(ExportResult(
+            ref=sent["ref"], root_digest=sent["root_digest"], directory=str(directory),
+            signature=str(directory / SIGNATURE_FILENAME), public_key=str(key_path), key_id=sent["key_id"],
+            files=int(sent["files"])))
+
+
+class RemoteAudit:
+    """``mlctl audit`` through the server: the same views as ``control_plane.services.audit``."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def verify(self) -> audit_service.VerifyView:
+        return audit_service.VerifyView(AuditReport(**self.api.call("GET", "/v1/audit/verify")))
+
+    def prove(self, entry: int) -> audit_service.ProofView:
+        return audit_service.ProofView(entry, self.api.call("GET", f"/v1/audit/proofs/{entry}"))
+
+    def consistency(self, old: int, new: int | None) -> audit_service.ConsistencyView:
+        params = {"old": old, **({"new": new} if new is not None else {})}
+        return audit_service.ConsistencyView(self.api.call("GET", "/v1/audit/consistency", params=params))
+
+    def checkpoint(self) -> audit_service.CheckpointView:
+        d = self.api.call("POST", "/v1/audit/checkpoints")
+        return audit_service.CheckpointView(SignedHead(**d["head"]) if d["head"] else None, d["anchor"])
+
+    def list_entries(self, **filters: Any) -> audit_service.EntriesView:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return audit_service.EntriesView(self.api.call("GET", "/v1/audit/entries", params=params))
+
+    def export(self, path: Path, **filters: Any) -> audit_service.ExportView:
+        """The server's JSON lines, written here as the local command writes them (0600)."""
+        to_stdout = str(path) == "-"
+        if not to_stdout:
+            if path.is_dir():
+                raise UsageError(f"{path} is a directory", hint=f"name a file in it, e.g. {path / 'trail.jsonl'}")
+            if not path.parent.is_dir():
+                raise NotFound(f"directory {path.parent} does not exist",
+                               hint=f"create it first (mkdir -p {path.parent}), or export to - for stdout")
+        params = {k: v for k, v in filters.items() if v is not None}
+        r = self.api.request("GET", "/v1/audit/export", params=params)
+        body = r.text
+        if not to_stdout:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            os.chmod(path, 0o600)
+        return audit_service.ExportView(None if to_stdout else path, int(r.headers.get("X-Mlctl-Entries", "0")), body)
+
+
 def remote() -> Remote | None:
     """The API server the CLI acts through (``MLCTL_SERVER``), or None to act on the local store."""
-    from control_plane.settings import current as settings
-
     s = settings()
     if not s.server:
         return None

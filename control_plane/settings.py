@@ -160,6 +160,8 @@ class Settings:
     # the API server the CLI calls (docs/server.md); without it, the CLI acts on the local store
     server: str | None = field(default=None, metadata=_env("MLCTL_SERVER"))
     server_ca: Path | None = field(default=None, metadata=_env("MLCTL_SERVER_CA", _path))
+    # the largest model upload the server accepts (`model register` through the server), in MiB: 413 over it
+    server_max_upload_mb: int = field(default=2048, metadata=_env("MLCTL_SERVER_MAX_UPLOAD_MB", _whole(1, 2048)))
     # events, request logs, artifacts
     events_file: Path | None = field(default=None, metadata=_env("MLCTL_EVENTS_FILE", _path))
     request_log_policy: Path | None = field(default=None, metadata=_env("MLCTL_REQUEST_LOG_POLICY", _path))

@@ -15,8 +15,9 @@ import typer
 from rich.markup import escape
 
 from control_plane import __version__
-from control_plane.errors import EXIT_CODES, MlctlError
+from control_plane.errors import EXIT_CODES, MlctlError, UsageError
 from control_plane.output import disable_color, emit_error_json, err_console
+from control_plane.settings import current as current_settings
 
 
 def _no_bool_metavar() -> None:
@@ -77,9 +78,41 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-# What runs through `mlctl server` when MLCTL_SERVER / --server is set (docs/server.md); the other
-# commands refuse rather than silently act on this machine's store.
-REMOTE_COMMANDS = frozenset({"approve", "release", "whoami", "login", "logout", "server"})
+# The one table of what runs where when MLCTL_SERVER / --server is set (docs/server.md): a group's
+# subcommands, or None for all of it. REMOTE_COMMANDS go through `mlctl server`; WORKSTATION_COMMANDS
+# only read files here and print (no store, no audit entry), so they run on this machine either way;
+# every other command refuses rather than silently act on this machine's store.
+REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
+    "approve": None, "release": None, "whoami": None, "login": None, "logout": None, "server": None,
+    "model": frozenset({"list", "show", "register", "sign", "verify", "export"}),
+    "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
+    "monitor": frozenset({"events"}),
+}
+WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {
+    "blueprint": frozenset({"validate"}), "kserve": frozenset({"render", "validate"}), "gpu": None,
+    "sample": None, "pipeline": frozenset({"compile"}),
+}
+
+
+def _listed(table: dict[str, frozenset[str] | None]) -> str:
+    return ", ".join(name if subs is None else f"{name} ({', '.join(sorted(subs))})"
+                     for name, subs in sorted(table.items()))
+
+
+def _refuse_under_server(command: str, server: str) -> None:
+    raise UsageError(f"`mlctl {command}` does not run through the API server yet ({server})",
+                     hint=f"unset MLCTL_SERVER to run it here. Through the server: {_listed(REMOTE_COMMANDS)}; "
+                     f"on this machine either way: {_listed(WORKSTATION_COMMANDS)}")
+
+
+def _check_subcommand(ctx: typer.Context) -> None:
+    """A group's callback where only some subcommands are served (or local by nature): the rest refuse."""
+    server, group, sub = current_settings().server, ctx.info_name or "", ctx.invoked_subcommand
+    if not server or sub is None:
+        return
+    if any(sub in (table.get(group) or ()) for table in (REMOTE_COMMANDS, WORKSTATION_COMMANDS)):
+        return
+    _refuse_under_server(f"{group} {sub}", server)
 
 
 @app.callback()
@@ -106,9 +139,9 @@ def _root(
     if no_color:
         disable_color()
     settings = configure(actor=as_actor, server=server)  # flags go into the settings object, never os.environ
-    if settings.server and ctx.invoked_subcommand not in (None, *REMOTE_COMMANDS):
-        raise UsageError(f"`mlctl {ctx.invoked_subcommand}` does not run through the API server yet ({settings.server})",
-                         hint=f"unset MLCTL_SERVER to run it here; through the server: {', '.join(sorted(REMOTE_COMMANDS))}")
+    group = ctx.invoked_subcommand
+    if settings.server and group is not None and group not in REMOTE_COMMANDS and group not in WORKSTATION_COMMANDS:
+        _refuse_under_server(group, settings.server)  # per-subcommand entries: _check_subcommand
     if settings.server and as_actor and ctx.invoked_subcommand != "server":
         raise UsageError("--as cannot be used with a server: the server acts on your verified token",
                          hint="mlctl login, then run the command without --as")
@@ -120,6 +153,8 @@ def _root(
 for _module, _name in COMMAND_GROUPS:
     _mod = importlib.import_module(f"control_plane.cli.{_module}")
     if isinstance(getattr(_mod, "app", None), typer.Typer):
+        if isinstance(REMOTE_COMMANDS.get(_name), frozenset) or isinstance(WORKSTATION_COMMANDS.get(_name), frozenset):
+            _mod.app.callback()(_check_subcommand)  # only some of its subcommands are served / local
         app.add_typer(_mod.app, name=_name)
     for _cmd_name, _fn in getattr(_mod, "COMMANDS", {}).items():
         app.command(_cmd_name)(_fn)
@@ -170,7 +205,7 @@ def _main(argv: list[str] | None) -> None:
     except MlctlError as exc:
         if as_json:
             emit_error_json(message=exc.message, hint=exc.hint, exit_code=exc.exit_code,
-                            kind=type(exc).__name__)
+                            kind=getattr(exc, "kind", "") or type(exc).__name__)  # a server's error: its class
             sys.exit(exc.exit_code)
         # escape: messages quote user input and patterns ("[a-z]...") that rich would read as markup
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)

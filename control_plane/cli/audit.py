@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, err_console, render
 from control_plane.services import Context
 from control_plane.services import audit as service
@@ -31,7 +32,9 @@ def verify(
     Examples: mlctl audit verify -o json;
     mlctl audit verify --export log.jsonl --heads heads/ --public-key audit-key.pem (offline, as an auditor)
     """
-    view = service.verify(Context(), export=export, heads=heads, public_key=public_key)
+    api = remote() if export is None else None  # --export: offline, a file on this machine
+    view = api.audit.verify() if api is not None else service.verify(Context(), export=export, heads=heads,
+                                                                     public_key=public_key)
     render(view, output)
     for note in view.notes:
         err_console.print(f"note: {note}", highlight=False)
@@ -49,7 +52,8 @@ def prove(
 
     Example: mlctl audit prove 42 -o json > proof-42.json
     """
-    render(service.prove(Context(), entry), output)
+    api = remote()
+    render(api.audit.prove(entry) if api is not None else service.prove(Context(), entry), output)
 
 
 @app.command()
@@ -62,7 +66,8 @@ def consistency(
 
     Example: mlctl audit consistency 1000
     """
-    render(service.consistency(Context(), old, new), output)
+    api = remote()
+    render(api.audit.consistency(old, new) if api is not None else service.consistency(Context(), old, new), output)
 
 
 @app.command()
@@ -71,7 +76,8 @@ def checkpoint(output: OutputOption = OutputFormat.table) -> None:
 
     Example: MLCTL_AUDIT_ANCHOR=s3 mlctl audit checkpoint
     """
-    render(service.checkpoint(Context()), output)
+    api = remote()
+    render(api.audit.checkpoint() if api is not None else service.checkpoint(Context()), output)
 
 
 ModelFilter = Annotated[str | None, typer.Option("--model", help="Only entries about NAME or NAME:VERSION.")]
@@ -91,7 +97,9 @@ def list_(
 
     Example:  mlctl --as ali audit list --model digits --since 1d
     """
-    render(service.list_entries(Context(), model=model, actor=actor, since=since, limit=limit), output)
+    api = remote()
+    render(api.audit.list_entries(model=model, actor=actor, since=since, limit=limit) if api is not None
+           else service.list_entries(Context(), model=model, actor=actor, since=since, limit=limit), output)
 
 
 @app.command()
@@ -107,7 +115,9 @@ def export(
 
     Example:  mlctl --as ali audit export trail.jsonl --since 7d
     """
-    view = service.export(Context(), path, model=model, actor=actor, since=since)
+    api = remote()
+    view = (api.audit.export(path, model=model, actor=actor, since=since) if api is not None
+            else service.export(Context(), path, model=model, actor=actor, since=since))
     if view.path is None:  # `-`: the JSON lines are the output
         sys.stdout.write(view.body)
         sys.stdout.flush()

@@ -11,8 +11,11 @@ from typing import Annotated
 
 import typer
 
-from control_plane import settings
+from control_plane import environments, settings
+from control_plane.client import remote
+from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, render
+from control_plane.registry import parse_ref
 from control_plane.registry.lineage import CLASSIFICATIONS
 from control_plane.services import Context
 from control_plane.services import models as service
@@ -30,6 +33,11 @@ def _context(blueprint: Path | None = None) -> Context:
     """The command's Context; ``--blueprint`` is a flag override of the settings (never os.environ)."""
     settings.configure(blueprint=blueprint)
     return Context()
+
+
+def _env_name(blueprint: Path | None) -> str | None:
+    """``--blueprint`` for the server: the environment it names (the server reads its own copy)."""
+    return environments.load(blueprint).name if blueprint is not None else None
 
 
 @app.command()
@@ -53,7 +61,15 @@ def register(
     blueprint: BlueprintOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Register a model directory as NAME:VERSION with its lineage (identical bytes again: no-op)."""
+    """Register a model directory as NAME:VERSION with its lineage (identical bytes again: no-op).
+    With MLCTL_SERVER the directory is uploaded and registered in the server's artifact store."""
+    api = remote()
+    if api is not None:
+        render(api.models.register(
+            name, version, path, datasets=dataset or [], features=features or [], code_commit=code_commit,
+            config=config, params=params, metrics=metrics, parent=parent, classification=classification,
+            store=store, env=_env_name(blueprint)), output)
+        return
     view = service.register(
         _context(blueprint), name, version, path, datasets=dataset or [], features=features or [],
         code_commit=code_commit, config=config, params=params, metrics=metrics, parent=parent,
@@ -72,7 +88,8 @@ def show(
 
     Example:  mlctl model show digits:2
     """
-    render(service.show(_context(), ref), output)
+    api = remote()
+    render(api.models.show(ref) if api is not None else service.show(_context(), ref), output)
 
 
 @app.command("list")
@@ -87,7 +104,9 @@ def list_(
 
     Example:  mlctl model list --model digits --since 7d
     """
-    render(service.list_versions(_context(), name or model, actor=actor, since=since), output)
+    api = remote()
+    render(api.models.list_versions(name or model, actor=actor, since=since) if api is not None
+           else service.list_versions(_context(), name or model, actor=actor, since=since), output)
 
 
 @app.command()
@@ -98,10 +117,10 @@ def sign(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Sign a version (OpenSSF model-signing bundle + signed provenance) and store it in the registry."""
-    from control_plane.registry import parse_ref
-
     name, version = parse_ref(ref)
-    render(service.sign(_context(blueprint), name, version, signer=signer), output)
+    api = remote()
+    render(api.models.sign(name, version, signer=signer, env=_env_name(blueprint)) if api is not None
+           else service.sign(_context(blueprint), name, version, signer=signer), output)
 
 
 @app.command()
@@ -123,6 +142,14 @@ def verify(
     With --bundle no registry is needed: mlctl model verify --bundle out/fraud-3/model.sig
     --public-key out/fraud-3.pub.pem
     """
+    api = remote()
+    if api is not None:
+        if path is not None or bundle is not None or ref is None:
+            raise UsageError("with MLCTL_SERVER, mlctl model verify checks the server's artifact store: "
+                             "NAME:VERSION [--key PEM]; --path and --bundle verify files on this machine",
+                             hint="unset MLCTL_SERVER to verify a local copy, or mlctl model export it first")
+        render(api.models.verify(ref, public_key=key), output)
+        return
     render(service.verify(_context(blueprint), ref, path=path, public_key=key, bundle=bundle), output)
 
 
@@ -140,7 +167,9 @@ def export(
     Example: mlctl model export fraud:3 out/fraud-3, then anyone verifies it with
     model_signing verify key --signature out/fraud-3/model.sig --public_key out/fraud-3.pub.pem out/fraud-3
     """
-    render(service.export(_context(blueprint), ref, directory, public_key_out=public_key_out), output)
+    api = remote()
+    render(api.models.export(ref, directory, public_key_out=public_key_out) if api is not None
+           else service.export(_context(blueprint), ref, directory, public_key_out=public_key_out), output)
 
 
 # Steps owned by other packages, exposed under `mlctl model` where release engineers look for them.

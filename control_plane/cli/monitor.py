@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from control_plane.cli._show import show
+from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, info
 from control_plane.services import Context, monitoring
 
@@ -102,8 +103,10 @@ def events(
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Show the local event log ($MLCTL_HOME/events/events.jsonl)."""
-    show(monitoring.events(Context(), last=last, type_glob=type_), output)
+    """Show the local event log ($MLCTL_HOME/events/events.jsonl), or the server's with MLCTL_SERVER."""
+    api = remote()
+    show(api.events(last=last, type_glob=type_) if api is not None
+         else monitoring.events(Context(), last=last, type_glob=type_), output)
 
 
 @app.command()

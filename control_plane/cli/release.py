@@ -276,10 +276,8 @@ def history(
 
     Example:  mlctl release history digits
     """
-    if remote() is not None:
-        raise UsageError("`mlctl release history` does not run through the API server yet",
-                         hint="use `mlctl release list --service SERVICE`, or unset MLCTL_SERVER")
-    render(releases.history(Context(), service), output)
+    api = remote()
+    render(api.release_history(service) if api is not None else releases.history(Context(), service), output)
 
 
 @app.command()

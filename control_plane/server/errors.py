@@ -9,11 +9,13 @@ from fastapi.responses import JSONResponse
 
 from control_plane.errors import Conflict, MlctlError, NotFound, PolicyViolation, UsageError
 from control_plane.server.auth import NotAuthenticated
+from control_plane.server.model_routes import UploadTooLarge
 
 __all__ = ["install"]
 
 # Most specific first: the first class an error is an instance of decides its status.
 _STATUS: list[tuple[type[MlctlError], int]] = [
+    (UploadTooLarge, 413),  # a model upload over MLCTL_SERVER_MAX_UPLOAD_MB
     (PolicyViolation, 403),  # authenticated, not allowed (RBAC, tier rules, gates)
     (NotFound, 404),
     (Conflict, 409),

@@ -15,8 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from control_plane.drivers.select import for_environment
 from control_plane.errors import MlctlError
 from control_plane.identity import Actor
+from control_plane.release import engine, gates
+from control_plane.release.queries import list_releases
 from control_plane.services import Context
 
 __all__ = ["Jobs"]
@@ -55,10 +58,6 @@ class Jobs:
 
     def resume_orphans(self) -> list[str]:
         """Claim and drive every active release no live process drives; the services resumed."""
-        from control_plane.drivers.select import for_environment
-        from control_plane.release import engine, gates
-        from control_plane.release.queries import list_releases
-
         resumed = []
         for row in list_releases(states=["active"]):
             service = str(row["service"])

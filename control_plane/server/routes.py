@@ -10,13 +10,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
-from control_plane import environments
+from control_plane import environments, identity
 from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, PolicyViolation, UsageError
 from control_plane.output import View
+from control_plane.registry import parse_ref
+from control_plane.release.config import ReleaseConfig
 from control_plane.server.auth import caller
-from control_plane.services import Context, approvals, models, operations, release
+from control_plane.services import Context, approvals, models, monitoring, operations, release
 from control_plane.services.release import ReleaseView
+from control_plane.store import session_scope
 
 __all__ = ["readiness", "router"]
 
@@ -26,11 +30,6 @@ Caller = Annotated[Context, Depends(caller)]
 
 def readiness() -> JSONResponse:
     """Ready when the store answers and an identity file names the issuers to trust."""
-    from sqlalchemy import text
-
-    from control_plane import identity
-    from control_plane.store import session_scope
-
     checks: dict[str, str] = {}
     try:
         with session_scope() as s:
@@ -68,6 +67,12 @@ def _json(view: View) -> Any:
 def whoami(ctx: Caller) -> Any:
     """The verified identity of the token, and its roles (``mlctl whoami -o json``)."""
     return _json(operations.whoami(ctx))
+
+
+@router.get("/events")
+def events(ctx: Caller, last: int = 20, type_: Annotated[str | None, Query(alias="type")] = None) -> Any:
+    """``mlctl monitor events [--last N] [--type GLOB]``: the newest of the server's event log."""
+    return _json(monitoring.events(ctx, last=last, type_glob=type_))
 
 
 @router.get("/models")
@@ -134,9 +139,6 @@ def _detached(request: Request, ctx: Context, service: str) -> release.ReleaseHo
 def start_release(ctx: Caller, request: Request, body: ReleaseRequest) -> JSONResponse:
     """``mlctl release NAME:VERSION``: recorded and checked now (gates refuse with 403), driven in the
     background; watch it with ``GET /v1/releases/{service}``."""
-    from control_plane.registry import parse_ref
-    from control_plane.release.config import ReleaseConfig
-
     name, version = parse_ref(body.model)
     require_transport(request, ctx, body.env)
 
@@ -162,6 +164,12 @@ def list_releases(ctx: Caller, service: str | None = None, model: str | None = N
 def release_status(ctx: Caller, service: str) -> Any:
     """The service's release in progress, or its latest (``mlctl release status SERVICE -o json``)."""
     return _json(release.status(ctx, service))
+
+
+@router.get("/releases/{service}/history")
+def release_history(ctx: Caller, service: str) -> Any:
+    """Every release of SERVICE, newest first (``mlctl release history SERVICE -o json``)."""
+    return _json(release.history(ctx, service))
 
 
 @router.post("/releases/{service}/{verb}", status_code=202)

@@ -82,6 +82,7 @@ def register(
     datasets: Sequence[str] = (),
     features: Sequence[str] = (),
     code_commit: str | None = None,
+    code_pin: dict[str, Any] | None = None,
     config: str | Path | None = None,
     params: str | Path | dict[str, Any] | None = None,
     metrics: str | Path | dict[str, Any] | None = None,
@@ -90,7 +91,8 @@ def register(
     store: str | None = None,
 ) -> RegisterView:
     """Register ``path`` as NAME:VERSION with its lineage (``model.register``). ``store``: ``local``
-    or ``s3`` (the ``--blueprint`` environment's bucket); default: ``MLCTL_ARTIFACT_STORE`` or local."""
+    or ``s3`` (the ``--blueprint`` environment's bucket); default: ``MLCTL_ARTIFACT_STORE`` or local.
+    ``code_pin``: the code pin resolved where the code is (the CLI's machine, for a server upload)."""
     from control_plane.artifacts import get_store
 
     ref = _ref(name, version)
@@ -103,7 +105,8 @@ def register(
         if store:
             artifact_store = get_store(store, env=_default_environment(ctx) if store == "s3" else None)
         mv = registry.register(
-            name, version, path, datasets=datasets, features=features, code_commit=code_commit, config=config,
+            name, version, path, datasets=datasets, features=features, code_commit=code_commit, code_pin=code_pin,
+            config=config,
             params=params, metrics=metrics, parent=parent, classification=classification, store=artifact_store,
         )
     return RegisterView(mv)

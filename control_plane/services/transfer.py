@@ -1,0 +1,103 @@
+"""The tar layouts ``mlctl server`` and its client exchange model bytes in (``model register``
+uploads, ``model export`` downloads), in one place so the two sides cannot drift.
+
+Upload: ``request.json`` (the register flags as JSON), ``model/<files>`` and, with ``--config``,
+``config/<file>``. Export: ``model/<files>`` (with ``model.sig``) and ``public_key.pem``.
+
+Unpacking is strict: only regular files and directories, relative paths inside the archive (the
+standard library's ``data`` extraction filter), no sparse files, and the members' total size under
+the caller's limit, so an archive cannot write outside its directory or expand past the limit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from control_plane.errors import MlctlError, UsageError
+
+__all__ = ["EXPORT_HEADER", "Upload", "pack_export", "pack_upload", "unpack_export", "unpack_upload"]
+
+EXPORT_HEADER = "X-Mlctl-Export"  # the export's JSON (ExportResult.as_dict) beside the tar
+_REQUEST = "request.json"
+_MODEL = "model"
+_CONFIG = "config"
+_KEY = "public_key.pem"
+
+
+@dataclass(frozen=True)
+class Upload:
+    request: dict[str, Any]
+    model_dir: Path
+    config: Path | None
+
+
+def pack_upload(request: dict[str, Any], model_dir: Path, config: Path | None, out: Path) -> Path:
+    """The upload tar of ``model_dir`` (its files, as ``mlctl model register`` reads them)."""
+    if not model_dir.is_dir():
+        raise UsageError(f"--path {model_dir}: not a directory", hint="give the directory holding the model files")
+    body = json.dumps(request).encode()
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(_REQUEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+        tar.add(model_dir, arcname=_MODEL, recursive=True)
+        if config is not None:
+            tar.add(config, arcname=f"{_CONFIG}/{config.name}")
+    return out
+
+
+def pack_export(model_dir: Path, public_key: Path, out: Path) -> Path:
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(model_dir, arcname=_MODEL, recursive=True)
+        tar.add(public_key, arcname=_KEY)
+    return out
+
+
+def _extract(archive: Path, into: Path, limit: int, what: str) -> None:
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            total = 0
+            members = tar.getmembers()
+            for m in members:
+                if not (m.isfile() or m.isdir()) or m.issparse():
+                    raise UsageError(f"{what}: {m.name!r} is not a plain file or directory",
+                                     hint="upload regular files only (no links or devices)")
+                total += m.size
+                if total > limit:
+                    raise UsageError(f"{what}: the files are over the limit of {limit // (1024 * 1024)} MiB",
+                                     hint="register a smaller model")
+            into.mkdir(parents=True, exist_ok=True)
+            tar.extractall(into, members=members, filter="data")
+    except tarfile.TarError as exc:
+        raise UsageError(f"{what}: not a tar archive mlctl can read ({exc})",
+                         hint="send the body `mlctl model register` builds (application/x-tar)") from None
+
+
+def unpack_upload(archive: Path, into: Path, limit: int) -> Upload:
+    _extract(archive, into, limit, "upload")
+    try:
+        request = json.loads((into / _REQUEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"upload: {_REQUEST} is missing or not JSON ({exc})",
+                         hint="send the body `mlctl model register` builds") from None
+    if not isinstance(request, dict):
+        raise UsageError(f"upload: {_REQUEST} is not a JSON object", hint="send the body `mlctl model register` builds")
+    model_dir = into / _MODEL
+    if not model_dir.is_dir():
+        raise UsageError("upload: no model/ directory in the archive", hint="send the body `mlctl model register` builds")
+    configs = sorted((into / _CONFIG).glob("*")) if (into / _CONFIG).is_dir() else []
+    return Upload(request, model_dir, configs[0] if configs else None)
+
+
+def unpack_export(archive: Path, into: Path, limit: int) -> tuple[Path, bytes]:
+    """The exported model directory (under ``into``) and the signer's public key."""
+    _extract(archive, into, limit, "export")
+    try:
+        return into / _MODEL, (into / _KEY).read_bytes()
+    except OSError:
+        raise MlctlError("the server's export has no public key", hint="check the server's version") from None
