@@ -87,7 +87,6 @@ def _subprocess(args: tuple[str, ...], extra: Mapping[str, str], input: str | No
 
 def _in_process(args: tuple[str, ...], extra: Mapping[str, str], input: str | None) -> Result:
     from control_plane.cli import main
-    from control_plane.settings import overridden
 
     out, err = io.StringIO(), io.StringIO()
     saved = {k: os.environ.get(k) for k in extra}
@@ -95,9 +94,8 @@ def _in_process(args: tuple[str, ...], extra: Mapping[str, str], input: str | No
     stdin, sys.stdin = sys.stdin, io.StringIO(input or "")  # a prompt reads this, not pytest's stdin
     code = 0
     try:
-        # overridden(): main() forgets every front-end flag after the command; a test's own
-        # settings.overridden(...) around this call must come back after it
-        with overridden(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # main() forgets the command's flags (--as, --blueprint) when it returns, as its process would
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             main(list(args))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
