@@ -4,7 +4,9 @@ By default a real ``python -m control_plane`` process (the console script's code
 parsing, error formatting, exit codes, no traceback), with wide columns so rich does not wrap the
 names a test looks for. ``in_process=True`` calls the same entry point (``control_plane.cli.main``)
 in this interpreter instead, for tests that run many commands and cannot pay a multi-second start
-per call; everything else (the Result, ``check``) is the same.
+per call; everything else (the Result, ``check``, ``input``) is the same. Tests that need the process
+itself (killing it mid-release, reading its output while it runs, an interactive login) start it
+with ``start_mlctl``, the same command line.
 """
 
 from __future__ import annotations
@@ -43,43 +45,62 @@ class Result:
                 f"\n--- stderr\n{self.stderr[-3000:]}")
 
 
+def start_mlctl(*args: str, env: Mapping[str, str] | None = None, **popen: Any) -> subprocess.Popen[Any]:
+    """Start ``mlctl ARGS`` as the process ``run_mlctl`` runs (same command line, directory and
+    environment) and return it running, for a test that must hold it: kill it mid-release, read
+    its output as it comes, talk to a server it starts. ``popen``: ``stdout=``, ``text=``, ..."""
+    return subprocess.Popen(_ARGV + list(args), cwd=REPO, env=_environ(env), **popen)
+
+
 def run_mlctl(
     *args: str,
     env: Mapping[str, str] | None = None,
     check: bool = False,
     in_process: bool = False,
+    input: str | None = None,
     timeout: float = 600,
 ) -> Result:
-    """Run ``mlctl ARGS``; ``env`` adds to (or overrides) this process's environment; ``check``
-    fails the test, showing both streams, when the exit code is not 0."""
+    """Run ``mlctl ARGS``; ``env`` adds to (or overrides) this process's environment; ``input`` is
+    its standard input (none: an empty one in-process, this process's own as a subprocess);
+    ``check`` fails the test, showing both streams, when the exit code is not 0."""
     extra = {"COLUMNS": COLUMNS, **(env or {})}
-    result = _in_process(args, extra) if in_process else _subprocess(args, extra, timeout)
+    result = _in_process(args, extra, input) if in_process else _subprocess(args, extra, input, timeout)
     if check and result.returncode != 0:
         raise AssertionError(str(result))
     return result
 
 
-def _subprocess(args: tuple[str, ...], extra: Mapping[str, str], timeout: float) -> Result:
+_ARGV = [sys.executable, "-m", "control_plane"]
+
+
+def _environ(extra: Mapping[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": COLUMNS, **(extra or {})}
+
+
+def _subprocess(args: tuple[str, ...], extra: Mapping[str, str], input: str | None, timeout: float) -> Result:
     proc = subprocess.run(
-        [sys.executable, "-m", "control_plane", *args], cwd=REPO, env={**os.environ, **extra},
+        _ARGV + list(args), cwd=REPO, env=_environ(extra), input=input,
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     return Result(args, proc.returncode, proc.stdout, proc.stderr)
 
 
-def _in_process(args: tuple[str, ...], extra: Mapping[str, str]) -> Result:
+def _in_process(args: tuple[str, ...], extra: Mapping[str, str], input: str | None) -> Result:
     from control_plane.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     saved = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)
+    stdin, sys.stdin = sys.stdin, io.StringIO(input or "")  # a prompt reads this, not pytest's stdin
     code = 0
     try:
+        # main() forgets the command's flags (--as, --blueprint) when it returns, as its process would
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             main(list(args))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
+        sys.stdin = stdin
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

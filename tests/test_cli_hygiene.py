@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from control_plane.cli import app
+from tests.cli_runner import run_mlctl
 
 
 def _commands() -> Iterator[tuple[str, object]]:
@@ -35,10 +35,11 @@ def test_there_are_commands_to_check() -> None:
 
 @pytest.mark.parametrize("path", COMMANDS)
 def test_help_has_an_example_and_no_bool_metavar(path: str) -> None:
-    result = CliRunner().invoke(app, [*path.split(), "--help"])
-    assert result.exit_code == 0, result.output
-    assert "Example" in result.output, f"`mlctl {path} --help` has no example"
-    assert "<bool>" not in result.output
+    result = run_mlctl(*path.split(), "--help", in_process=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Example" in output, f"`mlctl {path} --help` has no example"
+    assert "<bool>" not in output
 
 
 def test_piped_output_never_wraps_truncates_or_makes_emoji(capsys: pytest.CaptureFixture[str]) -> None:

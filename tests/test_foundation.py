@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import sqlalchemy as sa
 
 from control_plane.store import db
+from tests.cli_runner import run_mlctl
 
 
 def test_mlctl_home_is_private(mlctl_home):
@@ -18,7 +16,7 @@ def test_mlctl_home_is_private(mlctl_home):
 
 
 def test_cli_help_lists_groups():
-    out = subprocess.run([sys.executable, "-m", "control_plane", "--help"], capture_output=True, text=True)
+    out = run_mlctl("--help")
     assert out.returncode == 0, out.stderr
     assert "local" in out.stdout
 

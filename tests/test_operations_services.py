@@ -7,8 +7,6 @@ The allowed paths run in tests/release/test_local_cli.py and tests/identity/test
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +19,7 @@ from control_plane.emulator import processes
 from control_plane.errors import BlueprintError, DriftDetected, PolicyViolation
 from control_plane.services import Context, infra, monitoring, operations
 from control_plane.settings import BLUEPRINTS_DIR
+from tests.cli_runner import run_mlctl
 
 LOCAL = BLUEPRINTS_DIR / "uae-local.yaml"
 REPO = Path(__file__).resolve().parents[1]
@@ -46,8 +45,7 @@ def test_local_up_and_down_need_platform_admin_and_denials_are_audited(engineer:
 
 
 def test_local_up_without_any_identity_role_is_refused_by_the_cli(mlctl_home: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "control_plane", "local", "up", "-o", "json"], cwd=REPO,
-                          capture_output=True, text=True, check=False, timeout=120)
+    proc = run_mlctl("local", "up", "-o", "json", timeout=120)
     assert proc.returncode == PolicyViolation.exit_code and proc.stdout == ""
     error = json.loads(proc.stderr.strip().splitlines()[-1])["error"]
     assert error["kind"] == "PolicyViolation" and "local.up" in error["message"] and error["hint"]

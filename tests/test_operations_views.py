@@ -56,7 +56,7 @@ def recorded(db_url: str, mlctl_home: Path, tmp_path: Path, monkeypatch: pytest.
 
 def test_release_list_filters_and_history(recorded: str, capsys: pytest.CaptureFixture[str]) -> None:
     def ids(*args: str) -> list[str]:
-        code, out, err = run_cli(capsys, "release", "list", *args, "-o", "json")
+        code, out, err = run_cli("release", "list", *args, "-o", "json")
         assert code == 0, err
         return [r["release"] for r in json.loads(out)]
 
@@ -69,21 +69,21 @@ def test_release_list_filters_and_history(recorded: str, capsys: pytest.CaptureF
     assert ids("--actor", "pat") == ["rel-d", "rel-b"]
     assert ids("--since", "1h") == ["rel-d", "rel-c"]
     assert ids("--since", _stamp(timedelta(days=1))) == ["rel-d", "rel-c", "rel-b"]
-    code, _, err = run_cli(capsys, "release", "list", "--state", "DONNE")
+    code, _, err = run_cli("release", "list", "--state", "DONNE")
     assert code == 2 and "not a release state" in err
-    code, _, err = run_cli(capsys, "release", "list", "--since", "yesterday")
+    code, _, err = run_cli("release", "list", "--since", "yesterday")
     assert code == 2 and "neither a duration nor a date" in err
-    code, out, _ = run_cli(capsys, "release", "history", "digits")
+    code, out, _ = run_cli("release", "history", "digits")
     assert code == 0 and out.index("rel-c") < out.index("rel-b") < out.index("rel-a")
     assert "p95 too high" in out
-    code, _, err = run_cli(capsys, "release", "history", "nothing")
+    code, _, err = run_cli("release", "history", "nothing")
     assert code == 6
 
 
 def test_model_show_lists_siblings_derived_approvals_and_deployments(
     recorded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run_cli(capsys, "model", "show", "digits:2", "-o", "json")
+    code, out, _ = run_cli("model", "show", "digits:2", "-o", "json")
     assert code == 0
     view = json.loads(out)
     assert view["siblings"] == ["1"]
@@ -94,17 +94,17 @@ def test_model_show_lists_siblings_derived_approvals_and_deployments(
 
 
 def test_model_and_audit_filters(recorded: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "model", "list", "--model", "digits", "-o", "json")
+    code, out, _ = run_cli("model", "list", "--model", "digits", "-o", "json")
     assert [v["ref"] for v in json.loads(out)] == ["digits:1", "digits:2", "digits:2+onnx"]
-    code, out, _ = run_cli(capsys, "model", "list", "--actor", "nobody", "-o", "json")
+    code, out, _ = run_cli("model", "list", "--actor", "nobody", "-o", "json")
     assert json.loads(out) == []
-    code, out, _ = run_cli(capsys, "model", "list", "--since", "1h", "-o", "json")
+    code, out, _ = run_cli("model", "list", "--since", "1h", "-o", "json")
     assert len(json.loads(out)) == 4
-    code, out, err = run_cli(capsys, "--as", "ali", "audit", "list", "--actor", "amira", "-o", "json")
+    code, out, err = run_cli("--as", "ali", "audit", "list", "--actor", "amira", "-o", "json")
     assert code == 0, err
     assert {e["action"] for e in json.loads(out)} == {"approve"}
-    code, out, _ = run_cli(capsys, "--as", "ali", "audit", "list", "--model", "fraud", "-o", "json")
+    code, out, _ = run_cli("--as", "ali", "audit", "list", "--model", "fraud", "-o", "json")
     entries = json.loads(out)
     assert entries and all("fraud" in e["subject"] for e in entries)
-    code, out, _ = run_cli(capsys, "--as", "ali", "audit", "list", "--since", "2099-01-01", "-o", "json")
+    code, out, _ = run_cli("--as", "ali", "audit", "list", "--since", "2099-01-01", "-o", "json")
     assert json.loads(out) == []

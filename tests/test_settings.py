@@ -14,6 +14,7 @@ import pytest
 from control_plane import environments, settings
 from control_plane.errors import MlctlError
 from control_plane.settings import DEFAULT_BLUEPRINT, configure, current, overridden
+from tests.cli_runner import run_mlctl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,20 +94,17 @@ def test_a_bad_value_names_the_variable_and_the_fix(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_bad_value_is_a_clean_cli_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.release.helpers import mlctl
-
     monkeypatch.setenv("MLCTL_AUDIT_ANCHOR", "sometimes")
-    code, _, err = mlctl("model", "list")
-    assert code == 1 and "MLCTL_AUDIT_ANCHOR='sometimes' is not one of auto, s3, off" in err and "fix:" in err
+    result = run_mlctl("model", "list", in_process=True)
+    err = result.stderr
+    assert result.returncode == 1 and "MLCTL_AUDIT_ANCHOR='sometimes' is not one of auto, s3, off" in err and "fix:" in err
 
 
 def test_configure_and_the_cli_flag_write_no_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.release.helpers import mlctl
-
     before = dict(os.environ)
     with overridden(actor="eli", blueprint=DEFAULT_BLUEPRINT, home=Path("/nowhere")):
         assert dict(os.environ) == before
-    code, _, _ = mlctl("--as", "eli", "--no-color", "model", "list")
+    code = run_mlctl("--as", "eli", "--no-color", "model", "list", in_process=True).returncode
     assert code == 0
     assert dict(os.environ) == before  # neither --as nor --no-color leaked into the process environment
 

@@ -11,6 +11,7 @@ import pytest
 
 from control_plane.errors import PolicyViolation, ToolMissing
 from control_plane.gpu import preflight
+from tests.cli_runner import run_mlctl
 
 
 def _nvml_works() -> bool:
@@ -29,13 +30,11 @@ HAS_GPU = _nvml_works()
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU; the no-GPU path cannot be shown here")
 def test_preflight_without_gpu_exits_with_documented_code():
-    out = subprocess.run([sys.executable, "-m", "control_plane", "gpu", "preflight"], capture_output=True, text=True)
+    out = run_mlctl("gpu", "preflight")
     assert out.returncode == preflight.NO_GPU_EXIT_CODE == 9
     assert "no NVIDIA GPU usable here" in out.stderr
     assert "Traceback" not in out.stderr
-    help_text = subprocess.run(
-        [sys.executable, "-m", "control_plane", "gpu", "preflight", "--help"], capture_output=True, text=True
-    ).stdout
+    help_text = run_mlctl("gpu", "preflight", "--help").stdout
     assert "9 no GPU" in help_text
 
 

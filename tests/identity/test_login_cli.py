@@ -4,10 +4,8 @@ against the real provider while the test confirms the code at the provider's pag
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from control_plane.emulator.idp.devlogin import complete_device_login
+from tests.cli_runner import start_mlctl
 from tests.registry.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,9 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_device_login_whoami_logout(oidc: Any, mlctl_home: Path, capsys: pytest.CaptureFixture[str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "control_plane", "login", "-o", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = start_mlctl("login", "-o", "json", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env={"PYTHONPATH": str(REPO)})
     assert proc.stdout is not None
     prompt_lines = []
     buf = ""
@@ -49,19 +47,19 @@ def test_device_login_whoami_logout(oidc: Any, mlctl_home: Path, capsys: pytest.
     token = json.loads(cache.read_text())["access_token"]
     assert token not in out + err + "".join(prompt_lines)  # never printed
 
-    code, out, err = run_cli(capsys, "whoami")
+    code, out, err = run_cli("whoami")
     assert code == 0 and "amira" in out and "approver" in out and oidc.issuer in " ".join(out.split())
     assert token not in out + err
 
     cache.chmod(0o644)  # a cache others can read is refused, not used
-    code, out, err = run_cli(capsys, "whoami")
+    code, out, err = run_cli("whoami")
     assert code == 4 and "readable by others" in err and "mlctl logout" in err
     cache.chmod(0o600)
 
-    code, out, err = run_cli(capsys, "logout")
+    code, out, err = run_cli("logout")
     assert code == 0 and "logged out" in out and not cache.exists()
     monkeypatch.setenv("MLCTL_ACTOR", "eli")
-    code, out, err = run_cli(capsys, "whoami", "-o", "json")
+    code, out, err = run_cli("whoami", "-o", "json")
     assert json.loads(out)["source"] == "asserted"
 
 
@@ -70,14 +68,14 @@ def test_client_credentials_login(oidc: Any, mlctl_home: Path, capsys: pytest.Ca
     cid, secret = oidc.provider.workload_secret()
     monkeypatch.setenv("MLCTL_CLIENT_ID", cid)
     monkeypatch.setenv("MLCTL_CLIENT_SECRET", secret)
-    code, out, err = run_cli(capsys, "login", "--client-credentials", "-o", "json")
+    code, out, err = run_cli("login", "--client-credentials", "-o", "json")
     assert code == 0, err
     who = json.loads(out)
     assert (who["actor"], who["kind"], who["client"], who["roles"]) == ("ci-pipeline", "workload", "ci-pipeline",
                                                                         ["ml-engineer"])
     assert secret not in out + err
     monkeypatch.setenv("MLCTL_CLIENT_SECRET", "wrong")
-    code, out, err = run_cli(capsys, "login", "--client-credentials")
+    code, out, err = run_cli("login", "--client-credentials")
     assert code == 4 and "refused the client credentials" in err
 
 

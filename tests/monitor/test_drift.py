@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +14,7 @@ from control_plane.errors import MlctlError
 from control_plane.events import read_event_log
 from control_plane.monitor.drift import DriftConfig, FeatureRule, Thresholds, compare, load_config
 from control_plane.monitor.request_log import log_path, read_requests
-from tests.monitor.cli import Result, run_mlctl
+from tests.cli_runner import run_mlctl
 
 
 def _split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -32,10 +29,6 @@ def _cancer() -> pd.DataFrame:
     # a real categorical feature derived from a real measurement: tumour size band
     frame["size_band"] = pd.qcut(frame["mean area"], 4, labels=["s", "m", "l", "xl"]).astype(str)
     return frame
-
-
-def mlctl(*args: str) -> Result:
-    return run_mlctl(*args)
 
 
 def test_injected_numeric_shifts_are_found_and_only_there() -> None:
@@ -163,7 +156,7 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
     cur["worst area"] *= 1.5
     cur.to_parquet(tmp_path / "cur.parquet")
 
-    ok = mlctl(
+    ok = run_mlctl(
         "monitor",
         "drift",
         "-r",
@@ -173,11 +166,12 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
         "--fail-on-drift",
         "-o",
         "json",
+        in_process=True,
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["drift_detected"] is False
 
-    bad = mlctl(
+    bad = run_mlctl(
         "monitor",
         "drift",
         "-r",
@@ -187,6 +181,7 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
         "--fail-on-drift",
         "-o",
         "json",
+        in_process=True,
     )
     assert bad.returncode == 5, bad.stderr
     payload = json.loads(bad.stdout)
@@ -196,7 +191,7 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
     # under --output json the error is JSON on stderr too (issue 15), with its fix
     assert json.loads(bad.stderr)["error"]["hint"] and "Traceback" not in bad.stderr
 
-    human = mlctl("monitor", "drift", "-r", str(tmp_path / "ref.csv"), "-c", str(tmp_path / "cur.parquet"))
+    human = run_mlctl("monitor", "drift", "-r", str(tmp_path / "ref.csv"), "-c", str(tmp_path / "cur.parquet"), in_process=True)
     assert human.returncode == 0 and "DRIFT" in human.stdout and "worst area" in human.stdout
 
     # audited and emitted
@@ -210,34 +205,20 @@ def test_cli_files_csv_parquet_json_and_fail_on_drift(tmp_path: Path, mlctl_home
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     # once through the real console entry point, in its own process
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "control_plane",
-            "monitor",
-            "drift",
-            "-r",
-            str(tmp_path / "nope.csv"),
-            "-c",
-            str(tmp_path / "nope2.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "250"},
+    missing = run_mlctl(
+        "monitor", "drift", "-r", str(tmp_path / "nope.csv"), "-c", str(tmp_path / "nope2.csv"), timeout=180
     )
     assert (
         missing.returncode == 6 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     )
     (tmp_path / "a.csv").write_text("x,y\n1,2\n")
     (tmp_path / "b.csv").write_text("p,q\n1,2\n")
-    disjoint = mlctl("monitor", "drift", "-r", str(tmp_path / "a.csv"), "-c", str(tmp_path / "b.csv"))
+    disjoint = run_mlctl("monitor", "drift", "-r", str(tmp_path / "a.csv"), "-c", str(tmp_path / "b.csv"), in_process=True)
     assert disjoint.returncode == 2 and "share no column" in disjoint.stderr
-    both = mlctl("monitor", "drift", "svc", "-r", str(tmp_path / "a.csv"), "-c", str(tmp_path / "b.csv"))
+    both = run_mlctl("monitor", "drift", "svc", "-r", str(tmp_path / "a.csv"), "-c", str(tmp_path / "b.csv"), in_process=True)
     assert both.returncode == 2 and "exactly one" in both.stderr
     (tmp_path / "c.txt").write_text("x")
-    fmt = mlctl("monitor", "drift", "-r", str(tmp_path / "c.txt"), "-c", str(tmp_path / "a.csv"))
+    fmt = run_mlctl("monitor", "drift", "-r", str(tmp_path / "c.txt"), "-c", str(tmp_path / "a.csv"), in_process=True)
     assert fmt.returncode == 2 and ".csv, .parquet or .jsonl" in fmt.stderr
 
 
@@ -252,7 +233,7 @@ def test_reference_and_current_from_s3(tmp_path: Path, aws_emulator: str) -> Non
     s3.put_object(Bucket=bucket, Key="ref/train.csv", Body=ref.to_csv(index=False).encode())
     cur.to_parquet(tmp_path / "cur.parquet")
     s3.put_object(Bucket=bucket, Key="live/cur.parquet", Body=(tmp_path / "cur.parquet").read_bytes())
-    out = mlctl(
+    out = run_mlctl(
         "monitor",
         "drift",
         "-r",
@@ -261,10 +242,11 @@ def test_reference_and_current_from_s3(tmp_path: Path, aws_emulator: str) -> Non
         f"s3://{bucket}/live/cur.parquet",
         "-o",
         "json",
+        in_process=True,
     )
     assert out.returncode == 0, out.stderr
     assert "mean concavity" in json.loads(out.stdout)["drifted_features"]
-    gone = mlctl("monitor", "drift", "-r", f"s3://{bucket}/nope.csv", "-c", f"s3://{bucket}/live/cur.parquet")
+    gone = run_mlctl("monitor", "drift", "-r", f"s3://{bucket}/nope.csv", "-c", f"s3://{bucket}/live/cur.parquet", in_process=True)
     assert gone.returncode == 6 and "does not exist" in gone.stderr
 
 
@@ -336,7 +318,7 @@ def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
     assert len(window.frame) == int(keep.sum()) and "input_63" in window.frame.columns
     assert (window.frame["prediction"].to_numpy() == live_labels).all()
 
-    out = mlctl(
+    out = run_mlctl(
         "monitor",
         "drift",
         "digits-svc",
@@ -346,6 +328,7 @@ def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
         "retrain",
         "-o",
         "json",
+        in_process=True,
     )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)
@@ -360,7 +343,7 @@ def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
     # the same service with a window that looks like the reference: no drift
     log_path("digits-svc").unlink()
     _write_v2_log("digits-svc", x, probs, model="digits", version="3")
-    calm = mlctl(
+    calm = run_mlctl(
         "monitor",
         "drift",
         "digits-svc",
@@ -371,6 +354,7 @@ def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
         "--fail-on-drift",
         "-o",
         "json",
+        in_process=True,
     )
     assert calm.returncode == 0, calm.stdout[-2000:] + calm.stderr
     assert json.loads(calm.stdout)["n_current"] == 400
@@ -378,7 +362,7 @@ def test_service_mode_reads_the_request_log(tmp_path: Path, mlctl_home: Path,
 
 def test_service_without_log_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "r.csv").write_text("a\n1\n")
-    out = mlctl("monitor", "drift", "ghost", "-r", str(tmp_path / "r.csv"))
+    out = run_mlctl("monitor", "drift", "ghost", "-r", str(tmp_path / "r.csv"), in_process=True)
     assert out.returncode == 6 and "no request log" in out.stderr and "fix:" in out.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 
 from control_plane.emulator import processes
 from control_plane.samples.digits import build_sample_model
+from tests.cli_runner import run_mlctl
 
 
 @pytest.fixture()
@@ -39,11 +39,8 @@ def _send(url: str, rows: np.ndarray) -> None:
 
 
 def _drift(service: str, reference, *extra: str):
-    return subprocess.run(
-        [sys.executable, "-m", "control_plane", "monitor", "drift", service, "--reference", str(reference),
-         "--remediate", "none", "-o", "json", *extra],
-        capture_output=True, text=True,
-    )
+    return run_mlctl("monitor", "drift", service, "--reference", str(reference), "--remediate", "none", "-o", "json",
+                     *extra)
 
 
 def test_drift_on_live_requests(served_digits, tmp_path, mlctl_home):

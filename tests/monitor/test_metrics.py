@@ -15,6 +15,7 @@ from control_plane.emulator.processes import free_port, wait_for_port
 from control_plane.events import emit
 from control_plane.monitor import metrics
 from control_plane.monitor.exporter import make_metrics_server
+from tests.cli_runner import start_mlctl
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -96,12 +97,7 @@ def test_restarted_exporter_rebuilds_the_same_numbers(mlctl_home: Path) -> None:
 def test_cli_serve_metrics(mlctl_home: Path) -> None:
     _emit_lifecycle()
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "control_plane", "monitor", "serve-metrics", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
+    proc = start_mlctl("monitor", "serve-metrics", "--port", str(port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for_port("127.0.0.1", port, timeout=60, name="metrics exporter")
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +12,7 @@ import pytest
 
 from control_plane.errors import PolicyViolation
 from control_plane.pii import guard, kinds_in, luhn_ok, redact, refuse_unless_classified, scan_path
+from tests.cli_runner import run_mlctl
 
 
 def luhn_complete(body: str) -> str:
@@ -174,23 +173,7 @@ def test_no_found_value_in_logs_events_or_audit(
         "fraud:3",
         {"note": f"sample from {VALID['email'][0]} {VALID['phone_ae'][0]}", "sample": ALL_VALUES},
     )
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "control_plane",
-            "pii",
-            "scan",
-            str(path),
-            "-o",
-            "json",
-            "--classification",
-            "internal",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cli = run_mlctl("pii", "scan", str(path), "-o", "json", "--classification", "internal", timeout=120)
     assert cli.returncode == 4, cli.stderr
     scanned = json.loads(cli.stdout)
     assert scanned["counts"] == {k: len(v) for k, v in sorted(VALID.items())}
@@ -214,12 +197,7 @@ def test_no_found_value_in_logs_events_or_audit(
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    cli = subprocess.run(
-        [sys.executable, "-m", "control_plane", "pii", "scan", str(tmp_path / "nope.csv")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cli = run_mlctl("pii", "scan", str(tmp_path / "nope.csv"), timeout=120)
     assert cli.returncode == 6
     assert "does not exist" in cli.stderr and "Traceback" not in cli.stderr
 

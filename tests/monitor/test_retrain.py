@@ -14,7 +14,7 @@ from control_plane.events import read_event_log
 from control_plane.monitor.production import production_versions
 from control_plane.monitor.retrain import check_retrain_triggers, find_triggers, pins_dict
 from control_plane.validate import infer_schema
-from tests.monitor.cli import run_mlctl
+from tests.cli_runner import run_mlctl
 
 DS_OLD = f"s3://data/cards.parquet@sha256:{'a' * 64}"
 DS_NEW = f"s3://data/cards.parquet@sha256:{'b' * 64}"
@@ -175,6 +175,7 @@ def test_drift_remediation_retrain_carries_production_pins(live_fraud: None, tmp
         "retrain",
         "-o",
         "json",
+        in_process=True,
     )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)
@@ -211,6 +212,7 @@ def test_drift_remediation_rollback_without_previous_version_is_reported(
         "rollback",
         "-o",
         "json",
+        in_process=True,
     )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)

@@ -12,7 +12,7 @@ import pytest
 
 from control_plane.events import read_event_log
 from control_plane.validate import Candidate, ValidationPolicy, check_schema, infer_schema, validate_paths
-from tests.monitor.cli import run_mlctl, validate_command
+from tests.cli_runner import run_mlctl
 from tests.monitor.models import build_degraded, build_fragile, build_good
 
 
@@ -120,18 +120,19 @@ def test_schema_violation_fails_the_gate(models: dict[str, Path], tmp_path: Path
 
 def test_cli_by_path_reports_audits_and_emits(models: dict[str, Path], mlctl_home: Path) -> None:
     good = run_mlctl(
-        *validate_command(),
+        "model", "validate",
         "--model-dir",
         str(models["good2"]),
         "--baseline-dir",
         str(models["good"]),
         "-o",
         "json",
+        in_process=True,
     )
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["decision"] == "pass"
     bad = run_mlctl(
-        *validate_command(), "--model-dir", str(models["degraded"]), "--baseline-dir", str(models["good"])
+        "model", "validate", "--model-dir", str(models["degraded"]), "--baseline-dir", str(models["good"]), in_process=True
     )
     assert bad.returncode == 4
     assert "FAIL" in bad.stdout and "metrics.accuracy" in bad.stderr and "fix:" in bad.stderr
@@ -176,11 +177,11 @@ def test_validate_version_through_the_registry(registered: None) -> None:
 
 def test_cli_validate_registered_version(registered: None) -> None:
     out = run_mlctl(
-        *validate_command(), "digits:3", "--env", "uae-local", "--baseline", "digits:1", "-o", "json"
+        "model", "validate", "digits:3", "--env", "uae-local", "--baseline", "digits:1", "-o", "json", in_process=True
     )
     assert out.returncode == 4
     assert json.loads(out.stdout)["decision"] == "fail"
-    missing = run_mlctl(*validate_command(), "digits:9", "--env", "uae-local")
+    missing = run_mlctl("model", "validate", "digits:9", "--env", "uae-local", in_process=True)
     assert missing.returncode == 6 and "fix:" in missing.stderr
-    no_env = run_mlctl(*validate_command(), "digits:1")
+    no_env = run_mlctl("model", "validate", "digits:1", in_process=True)
     assert no_env.returncode == 2 and "--env" in no_env.stderr

@@ -4,7 +4,6 @@ file derived from the sample (small grids keep the KFP local runs short)."""
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,18 +52,3 @@ def pipeline_file(tmp_path: Path) -> Callable[..., Path]:
 
     return write
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run mlctl in-process; (exit code, stdout, stderr with wrapping undone)."""
-    from control_plane.cli import main
-
-    saved = os.environ.get("MLCTL_ACTOR")
-    try:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-    finally:
-        if saved is not None:
-            os.environ["MLCTL_ACTOR"] = saved
-    out = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, out.out, " ".join(out.err.split())

@@ -106,12 +106,12 @@ def test_compile_refuses_unpinned_or_foreign_images(image, why, tmp_path):
 
 
 def test_compile_cli_writes_the_ir(tmp_path, capsys):
-    from tests.pipelines.conftest import run_cli
+    from tests.registry.conftest import run_cli
 
     out = tmp_path / "ir.yaml"
-    code, stdout, err = run_cli(capsys, "pipeline", "compile", "digits", "--env", "uae-prod-aws", "--image",
+    code, stdout, err = run_cli("pipeline", "compile", "digits", "--env", "uae-prod-aws", "--image",
                                 ECR_IMAGE, "--out", str(out), "--output", "json")
     assert code == 0, err
     assert out.is_file() and '"path"' in stdout
-    code, _, err = run_cli(capsys, "pipeline", "compile", "digits", "--env", "uae-prod-aws", "--out", str(out))
+    code, _, err = run_cli("pipeline", "compile", "digits", "--env", "uae-prod-aws", "--out", str(out))
     assert code == 2 and "no step image" in err and "fix:" in err

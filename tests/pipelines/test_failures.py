@@ -8,7 +8,8 @@ import json
 import pytest
 
 from control_plane.errors import DataTestFailed, EvaluationFailed, TrainingFailed
-from tests.pipelines.conftest import pin, run_cli
+from tests.pipelines.conftest import pin
+from tests.registry.conftest import run_cli
 
 
 def _nothing_registered(*keep: str) -> None:
@@ -27,7 +28,7 @@ def _failed_run(step: str) -> dict:
 
 def test_breaking_schema_change_stops_at_data_tests(datasets, pipeline_file, capsys):
     cfg = pipeline_file(grid={"C": [1.0], "max_iter": [300]})
-    code, out, err = run_cli(capsys, "pipeline", "run", "--config", str(cfg), "--dataset",
+    code, out, err = run_cli("pipeline", "run", "--config", str(cfg), "--dataset",
                              pin(datasets["schema-change"]), "--output", "json")
     assert code == 21, err
     error = json.loads(err[err.index("{"):])["error"]  # under --output json, errors are JSON on stderr

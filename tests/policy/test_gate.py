@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,21 +13,14 @@ import pytest
 from control_plane.errors import ToolMissing
 from control_plane.policy.findings import StackFile
 from control_plane.policy.infra_gate import check_stacks
-from tests.policy.conftest import BLUEPRINTS, REPO, copy_stacks, edit_stack, only
+from tests.cli_runner import Result, run_mlctl
+from tests.policy.conftest import BLUEPRINTS, copy_stacks, edit_stack, only
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def _mlctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.policy.mlctl_entry", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
-        check=False,
-    )
+def _mlctl(*args: str, env: dict[str, str] | None = None) -> Result:
+    return run_mlctl(*args, env=env, timeout=600)
 
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS)

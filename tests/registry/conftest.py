@@ -1,13 +1,14 @@
 """Fixtures for the registry area: a roles file, model directories, acting as someone, and the
-real CLI run in-process (``main`` with its error formatting and exit codes)."""
+real CLI run in-process (``main`` with its error formatting and exit codes, by ``tests.cli_runner``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import run_mlctl
 
 ROLES = {
     "dana": ["data-scientist"],
@@ -57,22 +58,8 @@ def model_dir(tmp_path: Path) -> Path:
     return make_model(tmp_path / "model")
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run mlctl in-process; return (exit code, stdout, stderr with line wrapping undone)."""
-    from control_plane.cli import main
-    from control_plane.settings import overridden
-
-    saved = os.environ.get("MLCTL_ACTOR")
-    try:
-        # overridden(): the root callback's flags (--as, --blueprint) end with the command, as they
-        # would with its process, instead of outliving it into the next test
-        with overridden(), pytest.raises(SystemExit) as exc:
-            main(list(args))
-    finally:
-        if saved is None:
-            os.environ.pop("MLCTL_ACTOR", None)
-        else:
-            os.environ["MLCTL_ACTOR"] = saved
-    out = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    return code, out.out, " ".join(out.err.split())
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """``mlctl ARGS`` in this process (``tests.cli_runner.run_mlctl``); (exit code, stdout, stderr
+    with line wrapping undone)."""
+    result = run_mlctl(*args, in_process=True)
+    return result.returncode, result.stdout, " ".join(result.stderr.split())

@@ -18,6 +18,7 @@ from control_plane import audit
 from control_plane.audit import merkle, seal
 from control_plane.audit.entry import HASHED_FIELDS, canonical_json, leaf_data, stored_columns
 from control_plane.store import get_engine
+from tests.cli_runner import run_mlctl
 
 
 def _seed(n: int = 5) -> None:
@@ -147,8 +148,7 @@ def test_cli_verify_names_the_entry_and_export_writes_jsonl(db_url: str, tmp_pat
     write_assignments({"ali": ["auditor"]})
     _seed(3)
     out = tmp_path / "audit.jsonl"
-    env_cmd = [sys.executable, "-m", "control_plane", "--as", "ali"]
-    res = subprocess.run([*env_cmd, "audit", "export", str(out)], capture_output=True, text=True)
+    res = run_mlctl("--as", "ali", "audit", "export", str(out))
     assert res.returncode == 0, res.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [e["seq"] for e in lines] == [1, 2, 3]
@@ -167,7 +167,7 @@ def test_cli_verify_names_the_entry_and_export_writes_jsonl(db_url: str, tmp_pat
     assert head["size"] == 3
     assert merkle.root([bytes.fromhex(e["leaf_hash"]) for e in lines]).hex() == head["root"]
     _edit()
-    res = subprocess.run([*env_cmd, "audit", "verify", "-o", "json"], capture_output=True, text=True)
+    res = run_mlctl("--as", "ali", "audit", "verify", "-o", "json")
     assert res.returncode == 8, res.stderr
     assert json.loads(res.stdout)["first_bad"] == 3
     assert "entry #3" in res.stderr

@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from control_plane.audit import heads, merkle
 from control_plane.audit.entry import HASHED_FIELDS, canonical_json, leaf_data, stored_columns
 from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.store import db, get_engine
+from tests.cli_runner import run_mlctl
 
 # --- RFC 9162 hashing and proofs ---
 
@@ -121,8 +120,8 @@ def test_prove_prints_an_inclusion_proof_an_auditor_can_check_alone(
     for i in range(6):
         audit.record(action="model.register", subject=f"m:{i}")
     audit.checkpoint()
-    cmd = [sys.executable, "-m", "control_plane", "--as", "ali", "audit", "prove", "4", "-o", "json"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = ("--as", "ali", "audit", "prove", "4", "-o", "json")
+    res = run_mlctl(*cmd)
     assert res.returncode == 0, res.stderr
     proof = json.loads(res.stdout)
     # Everything below uses only the proof document and the public key: what an auditor holds.
@@ -133,15 +132,15 @@ def test_prove_prints_an_inclusion_proof_an_auditor_can_check_alone(
     signed = heads.SIGNING_CONTEXT + canonical_json({k: v for k, v in head.items() if k != "signature"}).encode()
     assert verify_signature(LocalSigner().public_key_pem(), signed, base64.b64decode(head["signature"]))
 
-    human = subprocess.run(cmd[:-2], capture_output=True, text=True)
+    human = run_mlctl(*cmd[:-2])
     assert human.returncode == 0 and "entry #4 is included in the signed tree head #6" in human.stdout
 
     with get_engine().begin() as conn:
         conn.execute(sa.text("UPDATE audit_entries SET subject = 'evil' WHERE seq = 4"))
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = run_mlctl(*cmd)
     assert res.returncode == 8 and "entry #4 is not included in the signed tree head #6" in " ".join(res.stderr.split())
 
-    missing = subprocess.run([*cmd[:-3], "99"], capture_output=True, text=True)
+    missing = run_mlctl(*cmd[:-3], "99")
     assert missing.returncode == 6 and "does not exist" in missing.stderr
 
 
@@ -203,9 +202,8 @@ def test_an_auditor_verifies_an_export_offline(tmp_path: Path) -> None:
     assert not report.ok and report.first_bad == 4 and "entry #4: content does not match" in report.problems[0]
 
     (tmp_path / "short.jsonl").write_text("\n".join(lines[:5]) + "\n")
-    res = subprocess.run([sys.executable, "-m", "control_plane", "audit", "verify", "--export",
-                          str(tmp_path / "short.jsonl"), "--heads", str(copied), "--public-key", str(key)],
-                         capture_output=True, text=True)
+    res = run_mlctl("audit", "verify", "--export", str(tmp_path / "short.jsonl"), "--heads", str(copied),
+                    "--public-key", str(key))
     assert res.returncode == 8 and "entry #6..#7 is missing" in " ".join(res.stderr.split()), res.stderr
 
 
@@ -352,9 +350,8 @@ def test_rollback_of_database_and_home_is_caught_by_the_anchored_heads(
     copied.mkdir()
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix="audit-heads/")["Contents"]:
         s3.download_file(bucket, obj["Key"], str(copied / obj["Key"].rsplit("/", 1)[1]))
-    res = subprocess.run([sys.executable, "-m", "control_plane", "audit", "verify", "--export",
-                          str(tmp_path / "log.jsonl"), "--heads", str(copied), "--public-key",
-                          os.environ["MLCTL_AUDIT_TRUSTED_KEYS"]], capture_output=True, text=True)
+    res = run_mlctl("audit", "verify", "--export", str(tmp_path / "log.jsonl"), "--heads", str(copied),
+                    "--public-key", os.environ["MLCTL_AUDIT_TRUSTED_KEYS"])
     assert res.returncode == 0 and "audit log intact: 10 entries; signed head #10" in res.stdout, res.stderr
 
     # The heads are in the bucket under COMPLIANCE retention: not even their owner can delete them.
@@ -376,8 +373,7 @@ def test_rollback_of_database_and_home_is_caught_by_the_anchored_heads(
     assert any("entry #6..#10 is missing: cannot reconcile the anchored signed tree head #10 (s3://" in p
                and "rolled back" in p for p in report.problems), report.problems
 
-    res = subprocess.run([sys.executable, "-m", "control_plane", "audit", "verify", "-o", "json"],
-                         capture_output=True, text=True)
+    res = run_mlctl("audit", "verify", "-o", "json")
     assert res.returncode == 8, res.stderr
     assert json.loads(res.stdout)["first_bad"] == 6
     assert "cannot reconcile the anchored signed tree head #10" in " ".join(res.stderr.split())

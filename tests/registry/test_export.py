@@ -45,7 +45,7 @@ def test_export_verifies_with_the_upstream_cli_and_a_flipped_byte_fails_it(
     signed: registry.ModelVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out" / "fraud-3"
-    code, stdout, _ = run_cli(capsys, "--as", "eli", "model", "export", "fraud:3", str(out), "-o", "json")
+    code, stdout, _ = run_cli("--as", "eli", "model", "export", "fraud:3", str(out), "-o", "json")
     assert code == 0
     result = json.loads(stdout)
     key = tmp_path / "out" / "fraud-3.pub.pem"
@@ -66,7 +66,7 @@ def test_export_verifies_with_the_upstream_cli_and_a_flipped_byte_fails_it(
     ok = upstream_verify(out, key)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
-    code, stdout, err = run_cli(capsys, "model", "verify", "--bundle", str(out / "model.sig"),
+    code, stdout, err = run_cli("model", "verify", "--bundle", str(out / "model.sig"),
                                 "--public-key", str(key), "-o", "json")
     assert code == 0, err
     assert json.loads(stdout)["root_digest"] == signed.root_digest
@@ -80,7 +80,7 @@ def test_export_verifies_with_the_upstream_cli_and_a_flipped_byte_fails_it(
     assert bad.returncode != 0
     assert "part-1.bin" in bad.stdout + bad.stderr
 
-    code, _, err = run_cli(capsys, "model", "verify", "--bundle", str(out / "model.sig"), "--public-key", str(key))
+    code, _, err = run_cli("model", "verify", "--bundle", str(out / "model.sig"), "--public-key", str(key))
     assert code == 8
     assert "'weights/part-1.bin' was changed" in err
 
@@ -90,17 +90,17 @@ def test_verify_bundle_against_the_registry(signed: registry.ModelVersion, tmp_p
     """With NAME:V the registry's key is used and the bundle must be that version's: another
     version's bundle (and bytes) is refused, even though it verifies on its own."""
     out = export("fraud", "3", tmp_path / "fraud-3").directory
-    code, stdout, err = run_cli(capsys, "model", "verify", "fraud:3", "--bundle", f"{out}/model.sig")
+    code, stdout, err = run_cli("model", "verify", "fraud:3", "--bundle", f"{out}/model.sig")
     assert code == 0, err
     assert "key from registry" in " ".join(stdout.split())
 
     registry.register("fraud", "4", make_model(tmp_path / "src4" / "fraud", seed="z"), code_commit="abcdef1")
     registry.sign("fraud", "4")
     other = export("fraud", "4", tmp_path / "fraud-4").directory
-    code, _, err = run_cli(capsys, "model", "verify", "fraud:3", "--bundle", f"{other}/model.sig")
+    code, _, err = run_cli("model", "verify", "fraud:3", "--bundle", f"{other}/model.sig")
     assert code == 8 and "vouches for another model" in err
 
-    code, _, err = run_cli(capsys, "model", "verify", "--bundle", f"{other}/model.sig")
+    code, _, err = run_cli("model", "verify", "--bundle", f"{other}/model.sig")
     assert code == 2 and "public key" in err
 
 
@@ -142,7 +142,7 @@ def test_export_never_overwrites_and_needs_a_signature_and_the_permission(
     with pytest.raises(Conflict, match="exists"):
         export("fraud", "5", tmp_path / "b")
 
-    code, _, err = run_cli(capsys, "--as", "dana", "model", "export", "fraud:5", str(tmp_path / "c"))
+    code, _, err = run_cli("--as", "dana", "model", "export", "fraud:5", str(tmp_path / "c"))
     assert code == 4 and "model.export" in err
     assert not (tmp_path / "c").exists()
 

@@ -71,11 +71,11 @@ TAMPER: dict[str, Callable[[Path], str]] = {
 
 
 def test_untouched_copy_and_store_copy_verify(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "model", "verify", REF, "--path", str(signed), "-o", "json")
+    code, out, err = run_cli("model", "verify", REF, "--path", str(signed), "-o", "json")
     assert code == 0, err
     body = json.loads(out)
     assert body["verified"] and body["provenance"] == "verified" and body["files"] == 4
-    code, out, err = run_cli(capsys, "model", "verify", REF)
+    code, out, err = run_cli("model", "verify", REF)
     assert code == 0 and "verified fraud:1" in " ".join(out.split()), err
 
 
@@ -83,7 +83,7 @@ def test_untouched_copy_and_store_copy_verify(signed: Path, capsys: pytest.Captu
 def test_tampered_copy_is_refused_naming_the_file(signed: Path, capsys: pytest.CaptureFixture[str],
                                                  case: str) -> None:
     named = TAMPER[case](signed)
-    code, out, err = run_cli(capsys, "model", "verify", REF, "--path", str(signed))
+    code, out, err = run_cli("model", "verify", REF, "--path", str(signed))
     assert code == 8, (out, err)
     assert named in err and "fix:" in err and "Traceback" not in err
 
@@ -92,7 +92,7 @@ def test_tampered_store_copy_is_refused(signed: Path, capsys: pytest.CaptureFixt
     stored = Path(registry.get_version("fraud", "1").artifact_uri[len("file://"):]) / "config.json"
     stored.chmod(0o644)
     stored.write_text('{"arch": "evil"}')
-    code, _, err = run_cli(capsys, "model", "verify", REF)
+    code, _, err = run_cli("model", "verify", REF)
     assert code == 8 and "config.json" in err
 
 
@@ -103,7 +103,7 @@ def test_signature_by_another_key_is_refused(signed: Path, tmp_path: Path,
     other = LocalSigner(tmp_path / "other-key.pem")
     pem = tmp_path / "other.pub.pem"
     pem.write_bytes(other.public_key_pem())
-    code, _, err = run_cli(capsys, "model", "verify", REF, "--path", str(signed), "--key", str(pem))
+    code, _, err = run_cli("model", "verify", REF, "--path", str(signed), "--key", str(pem))
     assert code == 8 and "signed by another key" in err and other.key_id in err, err
 
 
@@ -117,7 +117,7 @@ def test_signature_of_another_model_is_refused(signed: Path, act_as: Callable[[s
     with get_engine().begin() as conn:
         sig = conn.execute(sa.text("SELECT signature FROM model_versions WHERE name = 'other'")).scalar_one()
         conn.execute(sa.text("UPDATE model_versions SET signature = :s WHERE name = 'fraud'"), {"s": sig})
-    code, _, err = run_cli(capsys, "model", "verify", REF, "--path", str(signed))
+    code, _, err = run_cli("model", "verify", REF, "--path", str(signed))
     assert code == 8 and "another model" in err, err
 
 
@@ -125,7 +125,7 @@ def test_unsigned_version_is_refused_with_the_fix(roles: Path, act_as: Callable[
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     act_as("eli")
     registry.register("fraud", "1", model_dir, code_commit="abcdef1")
-    code, _, err = run_cli(capsys, "model", "verify", REF, "--path", str(model_dir))
+    code, _, err = run_cli("model", "verify", REF, "--path", str(model_dir))
     assert code == 8 and "fraud:1 is not signed" in err and "mlctl model sign fraud:1" in err
 
 
@@ -135,9 +135,9 @@ def test_cli_sign_requires_a_role_and_is_audited(roles: Path, act_as: Callable[[
 
     act_as("dana")
     registry.register("fraud", "1", model_dir, code_commit="abcdef1")
-    code, _, err = run_cli(capsys, "--as", "dana", "model", "sign", REF)
+    code, _, err = run_cli("--as", "dana", "model", "sign", REF)
     assert code == 4 and "lacks permission 'model.sign'" in err
-    code, out, err = run_cli(capsys, "--as", "eli", "model", "sign", REF, "-o", "json")
+    code, out, err = run_cli("--as", "eli", "model", "sign", REF, "-o", "json")
     assert code == 0, err
     assert json.loads(out)["signature"]["signed"] is True
     assert [(e.action, e.decision, e.actor) for e in audit.entries()][-2:] == [
@@ -157,10 +157,10 @@ def test_sign_with_the_blueprint_kms_key_on_the_emulator(
         kms.create_alias(AliasName=alias, TargetKeyId=key)
     act_as("eli")
     registry.register("fraud", "1", model_dir, code_commit="abcdef1")
-    code, out, err = run_cli(capsys, "--as", "eli", "model", "sign", REF, "--signer", "kms", "-o", "json")
+    code, out, err = run_cli("--as", "eli", "model", "sign", REF, "--signer", "kms", "-o", "json")
     assert code == 0, err
     sig = json.loads(out)["signature"]
     assert sig["signer_kind"] == "aws-kms" and sig["provenance_signed"]
-    code, out, err = run_cli(capsys, "model", "verify", REF, "--path", str(model_dir), "-o", "json")
+    code, out, err = run_cli("model", "verify", REF, "--path", str(model_dir), "-o", "json")
     assert code == 0, err
     assert json.loads(out)["key_id"] == sig["key_id"]

@@ -220,18 +220,18 @@ def test_revoked_role_withdraws_approval(signed_model: Callable[[str], str], oid
 
 def test_cli_approve(signed_model: Callable[[str], str], capsys: pytest.CaptureFixture[str], oidc: Any) -> None:
     version = signed_model("confidential")
-    code, out, err = run_cli(capsys, "--as", "amira", "approve", f"fraud:{version}", "--env", PROD)
+    code, out, err = run_cli("--as", "amira", "approve", f"fraud:{version}", "--env", PROD)
     assert code == 4 and "needs a server-verified identity" in err and "mlctl login" in err
     oidc.login("amira")
-    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", PROD, "-o", "json")
+    code, out, err = run_cli("approve", f"fraud:{version}", "--env", PROD, "-o", "json")
     assert code == 0, err
     body = json.loads(out)
     assert body["allowed"] is False and body["tier"] == "prod" and body["env"] == PROD
     assert any("security-officer" in r for r in body["reasons"])
     oidc.login("eli")
-    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", PROD)
+    code, out, err = run_cli("approve", f"fraud:{version}", "--env", PROD)
     assert code == 4 and "lacks permission 'approve'" in err and "fix:" in err
-    code, out, err = run_cli(capsys, "approve", f"fraud:{version}", "--env", "qa")
+    code, out, err = run_cli("approve", f"fraud:{version}", "--env", "qa")
     assert code == 6 and "environment 'qa' has no blueprint" in err and "uae-prod-aws" in err
 
 
@@ -253,7 +253,7 @@ def test_service_verbs_follow_the_tier_of_the_services_environment(
                          environment=PROD, strategy="blue-green", state="SWITCHED", colour="green",
                          config="{}", reasons="[]", created_by="eli", created_at=stamp, updated_at=stamp))
     for verb in ("promote", "abort", "resume", "rollback"):
-        code, _, err = run_cli(capsys, "--as", "eli", "release", verb, "fraud")
+        code, _, err = run_cli("--as", "eli", "release", verb, "fraud")
         assert code == 4, (verb, err)
         assert "(prod tier) needs a server-verified identity" in err, (verb, err)
     denied = [e for e in audit.entries() if e.decision == "deny" and e.subject == "service/fraud"]

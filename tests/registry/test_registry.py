@@ -198,18 +198,18 @@ def test_cli_register_show_list(roles: Path, model_dir: Path, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "p.json"
     params.write_text('{"lr": 0.1}')
-    code, out, err = run_cli(capsys, "--as", "dana", "model", "register", "fraud", "--version", "2", "--path",
+    code, out, err = run_cli("--as", "dana", "model", "register", "fraud", "--version", "2", "--path",
                              str(model_dir), "--dataset", f"s3://d/t@sha256:{SHA}", "--features", "cust@1",
                              "--params", str(params), "--code-commit", "abcdef1", "-o", "json")
     assert code == 0, err
     assert json.loads(out)["created"] is True
-    code, out, err = run_cli(capsys, "model", "show", "fraud:2")
+    code, out, err = run_cli("model", "show", "fraud:2")
     assert code == 0 and "lineage" in out and "features cust@1" in out and "lr = 0.1" in out
-    code, out, _ = run_cli(capsys, "model", "list", "-o", "json")
+    code, out, _ = run_cli("model", "list", "-o", "json")
     assert [v["ref"] for v in json.loads(out)] == ["fraud:2"]
-    code, out, err = run_cli(capsys, "model", "show", "fraud:3")
+    code, out, err = run_cli("model", "show", "fraud:3")
     assert code == 6 and "error: model fraud:3 is not registered" in err and "fix:" in err
-    code, _, err = run_cli(capsys, "--as", "dana", "model", "register", "fraud", "--version", "3", "--path",
+    code, _, err = run_cli("--as", "dana", "model", "register", "fraud", "--version", "3", "--path",
                            str(model_dir), "--dataset", "s3://d/t@sha256:xyz")
     assert code == 2 and "sha256 digest 'xyz' is malformed" in err and "Traceback" not in err
 

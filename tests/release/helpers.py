@@ -1,33 +1,23 @@
-"""Shared helpers for the release tests: run mlctl in-process or as a real process."""
+"""Shared helpers for the release tests: the ``mlctl`` calls in the shapes these tests unpack, run
+in-process by ``tests.cli_runner.run_mlctl`` (the one way tests run mlctl), and the fast timings."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from typer.testing import CliRunner
-
-from control_plane.cli import app
-from control_plane.errors import MlctlError
+from tests.cli_runner import run_mlctl
 
 
 def mlctl(*args: str) -> tuple[int, str, str]:
-    """Run mlctl in this process; returns (exit code, stdout, stderr)."""
-    result = CliRunner().invoke(app, list(args))
-    exc = result.exception
-    if isinstance(exc, MlctlError):  # what `main` prints for users: problem and fix, no traceback
-        return exc.exit_code, result.stdout, f"{result.stderr}error: {exc.message}\n  fix: {exc.hint}\n"
-    if exc and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, result.stdout, result.stderr
+    """``mlctl ARGS`` in this process; (exit code, stdout, stderr)."""
+    result = run_mlctl(*args, in_process=True)
+    return result.returncode, result.stdout, result.stderr
 
 
 def mlctl_json(*args: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = mlctl(*args, "--output", "json")
-    try:
-        return code, json.loads(out)
-    except ValueError:
-        raise AssertionError(f"no JSON from mlctl {' '.join(args)} (exit {code}): {out}\n{err}") from None
+    """``mlctl ARGS --output json`` in this process; (exit code, the JSON document)."""
+    result = run_mlctl(*args, "--output", "json", in_process=True)
+    return result.returncode, result.json()
 
 
 FAST = [

@@ -4,10 +4,8 @@ nothing, and the audit trail verifies."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,6 +16,7 @@ from control_plane.drivers.local import LocalDriver
 from control_plane.release.loadgen import LoadStream
 from control_plane.release.models import ReleaseRow, TransitionRow
 from control_plane.store import session_scope
+from tests.cli_runner import start_mlctl
 from tests.release.helpers import FAST, mlctl, mlctl_json
 
 pytestmark = pytest.mark.slow
@@ -79,17 +78,14 @@ def _action_done(state: str, after: str) -> bool:
 def _kill_at(state: str, version: str, *extra: str) -> None:
     latest = _latest()
     after = latest.created_at if latest else ""
-    env = {**os.environ, "MLCTL_RELEASE_HOLD_AT": f"{state}:60"}
+    env = {"MLCTL_RELEASE_HOLD_AT": f"{state}:60"}
     if state.endswith("+"):
         state = state[:-1]
         reached = lambda: _action_done(state, after)  # noqa: E731
     else:
         reached = lambda: _intent_recorded(state, after)  # noqa: E731
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "control_plane", "release", f"digits:{version}", *FAST, *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc = start_mlctl(
+        "release", f"digits:{version}", *FAST, *extra, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 90
     while not reached():
@@ -144,12 +140,9 @@ def test_sigkill_at_every_step_then_resume_converges(world):
 
 
 def test_one_release_per_service(world):
-    env = {**os.environ, "MLCTL_RELEASE_HOLD_AT": "GREEN_APPLIED:60"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "control_plane", "release", "digits:1", *FAST],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = start_mlctl(
+        "release", "digits:1", *FAST, env={"MLCTL_RELEASE_HOLD_AT": "GREEN_APPLIED:60"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

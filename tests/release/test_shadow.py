@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from control_plane.drivers.local import LocalDriver
 from control_plane.emulator import ca
 from control_plane.release.models import ReleaseRow
 from control_plane.store import session_scope
+from tests.cli_runner import start_mlctl
 from tests.release.helpers import FAST, mlctl_json
 
 pytestmark = pytest.mark.slow
@@ -251,24 +250,9 @@ def test_killed_during_the_shadow_window_resume_measures_the_same_window(world):
     assert code == 0
     x, _ = world.samples["v1"].eval_set()
     client = DigitsClient(x, rate=40).start()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "control_plane",
-            "release",
-            "digits:2",
-            *SHADOW,
-            "--mirror-percent",
-            "100",
-            "--window",
-            "6",
-            "--min-requests",
-            "10",
-        ],
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc = start_mlctl(
+        "release", "digits:2", *SHADOW, "--mirror-percent", "100", "--window", "6", "--min-requests", "10",
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 120

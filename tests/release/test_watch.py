@@ -3,29 +3,23 @@ and its exit code is the state's (0 DONE and serving, 10 rolled back)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 
+from tests.cli_runner import Result, run_mlctl, start_mlctl
 from tests.release.helpers import FAST
 from tests.release.test_crash_resume import _intent_recorded
 
 
-def _watch(*extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "control_plane", "release", "status", "digits", "--watch", "--interval", "0.3",
-         "--timeout", "240", *extra],
-        capture_output=True, text=True, timeout=300,
-    )
+def _watch(*extra: str) -> Result:
+    return run_mlctl("release", "status", "digits", "--watch", "--interval", "0.3", "--timeout", "240", *extra,
+                     timeout=300)
 
 
 def _start_held(ref: str, hold: str) -> subprocess.Popen[bytes]:
     """Start a release that pauses a few seconds after recording ``hold``'s intent (a slow step)."""
-    env = {**os.environ, "MLCTL_RELEASE_HOLD_AT": hold}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "control_plane", "release", ref, *FAST],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = start_mlctl(
+        "release", ref, *FAST, env={"MLCTL_RELEASE_HOLD_AT": hold}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     state = hold.split(":", 1)[0]
     deadline = time.monotonic() + 90
