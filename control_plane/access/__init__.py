@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from control_plane import audit, identity
 from control_plane.errors import PolicyViolation
 from control_plane.identity.roles import ROLES, create_hint, load_assignments, roles_file, roles_of
+from control_plane.policy.rego import RegoPolicy
 from control_plane.settings import POLICIES_DIR
 
 if TYPE_CHECKING:
@@ -42,9 +43,7 @@ class AccessDecision:
 def _rbac() -> Any:
     global _policy
     with _policy_lock:
-        if _policy is None:
-            from control_plane.policy.rego import RegoPolicy  # lazy: regopy's engine, on the first check
-
+        if _policy is None:  # compiled on the first check (RegoPolicy loads regopy then)
             _policy = RegoPolicy([RBAC_POLICY])
         return _policy
 

@@ -20,7 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from blueprints.schema import Environment
 from control_plane import audit
+from control_plane.access import roles_of
+from control_plane.environments import resolve
 from control_plane.errors import PolicyViolation
+from control_plane.identity import config as identity_config
+from control_plane.policy.rego import RegoPolicy
 from control_plane.registry import get_version
 from control_plane.registry.models import ApprovalRow
 from control_plane.registry.service import now
@@ -72,8 +76,6 @@ def _release_policy() -> Any:
     global _policy
     with _lock:
         if _policy is None:
-            from control_plane.policy.rego import RegoPolicy
-
             _policy = RegoPolicy([RELEASE_POLICY])
         return _policy
 
@@ -81,8 +83,6 @@ def _release_policy() -> Any:
 def _environment(env: str | Environment) -> Environment:
     if isinstance(env, Environment):
         return env
-    from control_plane.environments import resolve
-
     return resolve(env)
 
 
@@ -108,9 +108,7 @@ def _recorded(raw: str) -> tuple[list[str], bool, str]:
 
 def _roles_now(who: dict[str, Any], groups: list[str]) -> list[str]:
     """A verified approver's roles under the current identity file (none if its issuer is gone)."""
-    from control_plane.identity import config
-
-    loaded = config.load()
+    loaded = identity_config.load()
     issuer = loaded.issuer(str(who.get("issuer"))) if loaded else None
     if issuer is None:
         return []
@@ -120,8 +118,6 @@ def _roles_now(who: dict[str, Any], groups: list[str]) -> list[str]:
 
 
 def _evaluate(mv: ModelVersion, env: Environment) -> Decision:
-    from control_plane.access import roles_of
-
     approvals = approvals_for(mv.name, mv.version, env.name)
     answer = _release_policy().query("data.release.decision", {
         "env": env.name,
@@ -158,8 +154,6 @@ def record_approval(name: str, version: str, env: str | Environment, approver: A
     audited) for the registrant's own model; approving twice is a no-op. The approval binds to
     the registered root digest.
     """
-    from control_plane.access import roles_of
-
     environment = _environment(env)
     mv = get_version(name, version)
     subject = f"{mv.ref}@{environment.name}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from control_plane.artifacts.base import ArtifactStore, sha256_file
 from control_plane.artifacts.local import LocalArtifactStore
 from control_plane.artifacts.s3 import S3ArtifactStore
+from control_plane.environments import default_environment
 from control_plane.errors import MlctlError
 from control_plane.settings import current as settings
 
@@ -28,8 +29,6 @@ __all__ = [
 
 
 def _environment() -> Environment:
-    from control_plane.environments import default_environment
-
     return default_environment()
 
 

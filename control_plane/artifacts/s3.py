@@ -19,6 +19,7 @@ from control_plane.artifacts.base import (
     missing_from_store,
     verify_fetched,
 )
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import InfraError, NotFound
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ class S3ArtifactStore:
     ) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
-
-        from control_plane.emulator.aws import client_kwargs
 
         self.env = env
         self.bucket = bucket or env.registries.model_bucket

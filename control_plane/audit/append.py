@@ -24,6 +24,7 @@ from control_plane.audit.entry import HASHED_FIELDS, Identity, canonical_json, l
 from control_plane.audit.models import AuditHead, AuditRow
 from control_plane.audit.records import AuditEntry, age_seconds, now
 from control_plane.errors import MlctlError
+from control_plane.settings import audit_head_every, audit_head_seconds
 from control_plane.store import get_engine
 
 DECISIONS = ("allow", "deny", "error")
@@ -39,8 +40,6 @@ _SET_PEAKS = update(_HEAD).where(_HEAD.c.id == 1).values(peaks=bindparam("peaks"
 
 def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[AuditEntry, bool]:
     """Insert one entry; returns it and whether a signed head is due."""
-    from control_plane.settings import audit_head_every, audit_head_seconds
-
     # Lock the head row first, before reading anything (a row lock on PostgreSQL, the database
     # write lock on SQLite) and take the next sequence number in the same statement: every
     # appender queues here, so sequence numbers and the tree never fork.

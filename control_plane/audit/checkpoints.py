@@ -13,8 +13,11 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from control_plane.audit import heads, merkle
+from control_plane.audit.anchor import S3Anchor
 from control_plane.audit.models import AuditHead, TreeHeadRow
 from control_plane.audit.records import now
+from control_plane.errors import InfraError
+from control_plane.settings import audit_anchor_mode
 from control_plane.store import get_engine, session_scope
 
 _HEAD = cast(Table, AuditHead.__table__)
@@ -23,9 +26,6 @@ _TREE_HEADS = cast(Table, TreeHeadRow.__table__)
 
 def anchor_target(*, for_write: bool) -> tuple[Any, str]:
     """The S3 anchor to use now, or None (with the reason) when anchoring does not apply."""
-    from control_plane.audit.anchor import S3Anchor
-    from control_plane.settings import audit_anchor_mode
-
     mode = audit_anchor_mode()
     if mode == "off":
         return None, "anchoring is off (MLCTL_AUDIT_ANCHOR=off): heads live in the database and $MLCTL_HOME only"
@@ -42,8 +42,6 @@ def anchor_target(*, for_write: bool) -> tuple[Any, str]:
 
 
 def _anchor_pending(strict: bool) -> None:
-    from control_plane.errors import InfraError
-
     try:
         anchor, _why = anchor_target(for_write=True)
         if anchor is None:

@@ -13,7 +13,7 @@ from control_plane.audit.candidates import Candidate, collect_heads, describe
 from control_plane.audit.entry import leaf_data, stored_columns
 from control_plane.audit.models import AuditRow, TreeHeadRow
 from control_plane.audit.records import AuditEntry, AuditReport
-from control_plane.errors import MlctlError, NotFound
+from control_plane.errors import MlctlError, NotFound, VerificationFailed
 from control_plane.store import get_engine
 
 
@@ -43,8 +43,6 @@ def _best_head(conn: Connection, keyring: heads.Keyring, at_least: int) -> Candi
 def prove(seq: int) -> dict[str, Any]:
     """An RFC 9162 inclusion proof of entry ``seq`` against the newest signed head covering it,
     verified here from the entry's own content (so a tampered entry or leaf fails)."""
-    from control_plane.errors import VerificationFailed
-
     keyring = heads.Keyring.trusted()
     with get_engine().connect() as conn:
         row = Session(bind=conn).get(AuditRow, seq)
@@ -81,8 +79,6 @@ def prove(seq: int) -> dict[str, Any]:
 
 def consistency(old_size: int, new_size: int | None = None) -> dict[str, Any]:
     """An RFC 9162 consistency proof between two signed heads of this log, verified here."""
-    from control_plane.errors import VerificationFailed
-
     keyring = heads.Keyring.trusted()
     with get_engine().connect() as conn:
         report = AuditReport(ok=True, entries=0)

@@ -13,6 +13,8 @@ from control_plane.audit.checkpoints import anchor_target
 from control_plane.audit.models import TreeHeadRow
 from control_plane.audit.records import AuditReport
 from control_plane.audit.walk import Walk
+from control_plane.errors import InfraError
+from control_plane.settings import audit_anchor_mode
 
 
 @dataclass
@@ -23,9 +25,6 @@ class Anchored:
 
 def anchored_heads(conn: Connection, report: AuditReport) -> Anchored | None:
     """What the audit bucket holds for this log (names only; heads are fetched when they matter)."""
-    from control_plane.errors import InfraError
-    from control_plane.settings import audit_anchor_mode
-
     try:
         anchor, why = anchor_target(for_write=False)
         if anchor is None:

@@ -8,6 +8,7 @@ from control_plane.audit.candidates import collect_heads, describe
 from control_plane.audit.reconcile import anchored_heads, reconcile_anchors
 from control_plane.audit.records import AuditReport
 from control_plane.audit.walk import walk_entries
+from control_plane.signing.signers import LocalSigner
 from control_plane.store import get_engine
 
 
@@ -15,8 +16,6 @@ def verify() -> AuditReport:
     """Check every entry (order, leaf hash, seal), rebuild the Merkle tree and reconcile it with every
     validly signed head: database, local copy and the audit bucket. Names the first bad entry, or
     the head that cannot be reconciled."""
-    from control_plane.signing.signers import LocalSigner
-
     report = AuditReport(ok=True, entries=0)
     keyring = heads.Keyring.trusted()
     if keyring.source.startswith(f"the {LocalSigner.kind}"):

@@ -50,6 +50,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from control_plane.errors import MlctlError
+
 COLOURS: tuple[str, str] = ("blue", "green")
 
 
@@ -157,8 +159,6 @@ class Driver(Protocol):
 
 def check_weights(weights: dict[str, int]) -> dict[str, int]:
     """Validate a traffic split (shared by drivers so they refuse the same things)."""
-    from control_plane.errors import MlctlError
-
     unknown = set(weights) - set(COLOURS)
     if unknown:
         raise MlctlError(

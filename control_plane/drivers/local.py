@@ -27,6 +27,7 @@ from control_plane.drivers.base import (
 )
 from control_plane.emulator import processes
 from control_plane.errors import Conflict, InfraError, NotFound
+from control_plane.request_log import records_since
 from control_plane.settings import state_dir
 
 
@@ -181,8 +182,6 @@ class LocalDriver:
     def shadow_records(self, service: str, since: float) -> list[dict[str, Any]]:
         """The request log's records of ``service`` written at or after ``since`` (epoch seconds):
         each names its colour, the gateway's request id, status, latency and outputs."""
-        from control_plane.request_log import records_since
-
         return records_since(service, since)
 
     def traffic(self, service: str) -> dict[str, int]:

@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from control_plane.request_log import RequestLogWriter
+
 _HOST = "127.0.0.1"  # loopback only: the gateway is the one way in
 
 
@@ -44,8 +46,6 @@ class RequestLog:
     def __init__(
         self, service: str, model: str | None, version: str | None, colour: str | None = None
     ) -> None:
-        from control_plane.request_log import RequestLogWriter
-
         self._writer = RequestLogWriter(service, model, version, colour=colour)
 
     def write(self, inputs: list[dict[str, Any]] | None, outputs: list[dict[str, Any]] | None,

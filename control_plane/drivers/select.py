@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from control_plane.drivers.base import Driver
+from control_plane.drivers.local import LocalDriver
 from control_plane.errors import MlctlError
 
 if TYPE_CHECKING:
@@ -20,12 +21,10 @@ __all__ = ["for_environment"]
 def for_environment(env: Environment) -> Driver:
     """The driver for ``env``: the local runtime for the embedded environment, KServe otherwise."""
     if env.is_local:
-        from control_plane.drivers.local import LocalDriver
-
         return LocalDriver()
     try:
-        # Lazy: the Kubernetes client costs ~1 s to import and the local environment never needs it.
-        from control_plane.kserve import driver_for_environment
+        # the local environment never needs the Kubernetes client
+        from control_plane.kserve import driver_for_environment  # lazy: pulls kubernetes (~1 s)
     except ImportError as exc:
         raise MlctlError(
             f"environment {env.name} runs on Kubernetes and the Kubernetes driver is unavailable",

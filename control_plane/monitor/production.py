@@ -8,7 +8,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from control_plane.errors import MlctlError
+from control_plane.registry import get_version
+from control_plane.release.models import LiveServiceRow, ReleaseRow
+from control_plane.store import session_scope
 
 
 @dataclass(frozen=True)
@@ -30,14 +35,6 @@ class ProductionVersion:
 
 def production_versions() -> list[ProductionVersion]:
     """Every live service's model version; empty when the release engine has recorded none."""
-    try:
-        from sqlalchemy import select
-
-        from control_plane.registry import get_version
-        from control_plane.release.models import LiveServiceRow, ReleaseRow
-        from control_plane.store import session_scope
-    except ImportError:
-        return []
     out: list[ProductionVersion] = []
     with session_scope() as s:
         rows = [

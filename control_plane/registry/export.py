@@ -27,6 +27,7 @@ from control_plane.errors import Conflict, MlctlError, VerificationFailed
 from control_plane.registry import lineage as lin
 from control_plane.registry.service import get_version, materialize
 from control_plane.registry.signing import signature_material, verify
+from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,6 @@ def export(name: str, version: str, dest: str | Path, *, public_key_out: str | P
     signer's public key to ``public_key_out`` (default ``<dest>.pub.pem``). The copy is verified
     against the registered signature before anything appears at ``dest``; on any failure nothing
     is left behind. Audited; authorized (``model.export``) by ``control_plane.services.models.export``."""
-    from control_plane.signing import SIGNATURE_FILENAME
-
     lin.check_name(name)
     lin.check_version(version)
     ref = f"{name}:{version}"
@@ -130,8 +129,6 @@ def verify_bundle(
     key, with the pinned hashing configuration. ``path`` defaults to the bundle's directory (the
     export layout). With ``ref`` the key defaults to the one the registry recorded for it, and the
     bundle must vouch for exactly the registered root digest. Audited."""
-    from control_plane.signing import key_fingerprint, verify_model
-
     bundle_path = Path(bundle_file)
     try:
         bundle = bundle_path.read_bytes()

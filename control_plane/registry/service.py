@@ -22,15 +22,18 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from control_plane import audit
+from control_plane import audit, identity
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, get_store, store_for_uri
 from control_plane.data.schema import infer_schema
 from control_plane.errors import Conflict, MlctlError, NotFound, UsageError
 from control_plane.events import emit
 from control_plane.output import info
+from control_plane.pii import guard
+from control_plane.provenance import statement as provenance_statement
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
 from control_plane.registry.view import ModelVersion
+from control_plane.signing import PINNED_HASHING, model_digests
 from control_plane.store import session_scope
 
 
@@ -136,8 +139,6 @@ def register(
 
     Not authorized here: ``control_plane.services.models.register`` checks ``model.register`` (and
     the verbs that register as part of their work, optimize and pipeline runs, check it for theirs)."""
-    from control_plane.signing import model_digests
-
     lin.check_name(name)
     lin.check_version(version)
     ref = f"{name}:{version}"
@@ -177,8 +178,6 @@ def register(
 
     # Personal data never enters the registry unclassified: sample inputs, evaluation and feature
     # files in the model directory are scanned (kinds and places are audited, never values).
-    from control_plane.pii import guard
-
     guard(src, classification)
     schema = _eval_schema(src)
     if schema is not None:
@@ -318,13 +317,10 @@ def _conflict(name: str, version: str, theirs: str, mine: str) -> Conflict:
 def _statement(name: str, version: str, root_hex: str, lineage: Mapping[str, Any], ext: Mapping[str, Any],
                classification: str, started: str,
                builder: Mapping[str, str] | None = None) -> dict[str, Any]:
-    from control_plane import provenance
-    from control_plane.signing import PINNED_HASHING
-
     internal = {"classification": classification, "hashing": PINNED_HASHING.serialization_parameters()}
     if lineage.get("extra"):
         internal["derivation"] = lineage["extra"]
-    return provenance.statement(
+    return provenance_statement(
         name=name, version=version, root_digest_hex=root_hex, dependencies=_dependencies(lineage),
         external_parameters=ext, internal_parameters=json.loads(json.dumps(internal, default=str)),
         invocation_id=(builder or {}).get("invocation_id") or str(uuid.uuid4()), started_on=started,
@@ -365,6 +361,4 @@ def materialized(name: str, version: str) -> Iterator[Path]:
 
 
 def _acting() -> Any:
-    from control_plane import identity
-
     return identity.current()

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from control_plane import audit
+from control_plane import audit, identity, provenance
 from control_plane.errors import Conflict, MlctlError, VerificationFailed
 from control_plane.output import info
 from control_plane.registry import lineage as lin
 from control_plane.registry.models import ModelVersionRow
-from control_plane.registry.service import get_version, materialized, now
+from control_plane.registry.service import artifact_location, get_version, materialized, now
 from control_plane.registry.view import ModelVersion
+from control_plane.signing import SIGNATURE_FILENAME, get_signer, key_fingerprint, sign_digests, verify_model
 from control_plane.store import session_scope
 
 if TYPE_CHECKING:
@@ -42,9 +43,6 @@ def sign(name: str, version: str, *, signer_kind: str = "local", env: Environmen
     statement (DSSE), store both with the public key, and audit it. Signing again with the same
     key is a no-op; a version already signed by another key is refused (signatures are immutable).
     Not authorized here: ``control_plane.services.models.sign`` checks ``model.sign``."""
-    from control_plane import provenance
-    from control_plane.signing import get_signer, sign_digests
-
     lin.check_name(name)
     lin.check_version(version)
     ref = f"{name}:{version}"
@@ -96,9 +94,6 @@ def publish_signature(mv: ModelVersion) -> str:
     the in-pod verifier (``control_plane.signing.verify_pod``) reads it. The registry row stays the
     reference: the verifier also pins the root digest the release names, so a bundle swapped in the
     bucket gains nothing. Idempotent; returns the signature's URI."""
-    from control_plane.registry.service import artifact_location
-    from control_plane.signing import SIGNATURE_FILENAME
-
     bundle, _ = signature_material(mv.name, mv.version)
     store, prefix = artifact_location(mv)
     return store.put_blob(f"{prefix}/{SIGNATURE_FILENAME}", bundle)
@@ -128,9 +123,6 @@ def verify(
 ) -> VerifyResult:
     """Verify a local copy (``path``) or the artifact-store copy of NAME:V against its registered
     signature; also the provenance envelope. Raises VerificationFailed naming the file. Audited."""
-    from control_plane import provenance
-    from control_plane.signing import key_fingerprint, verify_model
-
     mv = get_version(name, version)
     signature, stored_pem, envelope = _stored_signature(name, version)
     pem = public_key_pem or stored_pem
@@ -168,6 +160,4 @@ def verify(
 
 
 def _acting() -> Any:
-    from control_plane import identity
-
     return identity.current()

@@ -141,8 +141,9 @@ def _measure_text(source: MetricsSource, baseline: dict[str, Any]) -> Measuremen
 
 # -- Prometheus HTTP API (clusters) ---------------------------------------------------------
 def _measure_api(source: MetricsSource, baseline: dict[str, Any]) -> Measurement:
-    # The cluster's queries (Triton's metrics, worst-pod p95) belong with the Kubernetes driver.
-    from control_plane.kserve import prometheus
+    # The cluster's queries (Triton's metrics, worst-pod p95) belong with the Kubernetes driver;
+    # a local release scrapes the model servers' text metrics and never needs the Kubernetes client.
+    from control_plane.kserve import prometheus  # lazy: pulls kubernetes (~1 s)
 
     totals = prometheus.measure(source, float(baseline["t"]))
     return Measurement(requests=totals.requests, errors=totals.errors, p95_seconds=totals.p95_seconds)

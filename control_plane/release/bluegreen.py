@@ -110,9 +110,9 @@ def done(eng: Engine, row: ReleaseRow, cfg: ReleaseConfig, step: int) -> dict[st
     if cfg.scale_down_delay <= 0:
         eng.driver.delete(row.service, old)
         return {"scaled_down": old}
-    # Lazy on purpose: the reaper runs as ``python -m control_plane.release.reaper``, and importing it
-    # with the package would load it twice there (runpy's "found in sys.modules" warning).
-    from control_plane.release import reaper
+    # The reaper runs as ``python -m control_plane.release.reaper``: importing it with the package
+    # would load it twice there (runpy's "found in sys.modules" warning).
+    from control_plane.release import reaper  # lazy: runs as __main__ (runpy would load it twice)
 
     reaper.schedule(row.service, old, deployed.release_id, cfg.scale_down_delay, row.environment)
     return {"scale_down": {"colour": old, "after_seconds": cfg.scale_down_delay}}

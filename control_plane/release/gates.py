@@ -24,7 +24,9 @@ from pathlib import Path
 
 from blueprints.residency import allowed_regions
 from blueprints.schema import Environment
+from control_plane.environments import resolve
 from control_plane.errors import MlctlError, PolicyViolation
+from control_plane.signing import keyring
 
 
 class GateRefused(PolicyViolation):
@@ -47,8 +49,6 @@ class VerifiedArtifact:
 
 def environment(env_name: str) -> Environment:
     """``--env NAME``: ``blueprints/NAME.yaml`` (or a path to a blueprint file)."""
-    from control_plane.environments import resolve
-
     try:
         return resolve(env_name)
     except MlctlError as exc:
@@ -59,8 +59,8 @@ def verify_signature(name: str, version: str, dest: Path, env: Environment) -> V
     """Materialize ``name:version`` into ``dest`` and verify those bytes against its signature,
     with a key from ``env``'s trusted keyring (never the public key stored in the registry row;
     a staging or prod environment never accepts the development key)."""
-    from control_plane import registry
-    from control_plane.signing import keyring
+    # The release package (and the reaper process, which imports it) loads without pandas.
+    from control_plane import registry  # lazy: pulls pandas and pyarrow (schema inference, ~1 s)
 
     try:
         mv = registry.get_version(name, version)
@@ -92,7 +92,7 @@ def verify_signature(name: str, version: str, dest: Path, env: Environment) -> V
 def check_approvals(name: str, version: str, env: Environment) -> list[str]:
     """The approvals policy's reasons on allow; raises GateRefused on deny. The rule is the one of
     the environment's declared tier (``tier:`` in its blueprint)."""
-    from control_plane import approvals
+    from control_plane import approvals  # lazy: pulls pandas and pyarrow via the registry (~1 s)
 
     tier = str(env.tier)
     try:

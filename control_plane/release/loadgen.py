@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from control_plane.emulator import ca
+
 
 @dataclass
 class Sample:
@@ -74,8 +76,6 @@ class LoadStream:
         self.body = json.dumps(body).encode()
         self.context: ssl.SSLContext | None = None
         if self.tls:
-            from control_plane.emulator import ca
-
             self.context = ca.ssl_context()
         self.rate, self.threads = rate, threads
         self.max_requests, self.max_seconds = max_requests, max_seconds
@@ -173,8 +173,6 @@ class GrpcLoadStream(LoadStream):
     def _run(self, index: int) -> None:
         import grpc
         from tritonclient.grpc import service_pb2, service_pb2_grpc
-
-        from control_plane.emulator import ca
 
         request = service_pb2.ModelInferRequest(model_name=self.model)
         for spec in self.request.get("inputs", []):

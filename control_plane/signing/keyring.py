@@ -33,6 +33,7 @@ from control_plane.errors import MlctlError, PolicyViolation
 from control_plane.settings import current as settings
 from control_plane.settings import mlctl_home, state_dir
 from control_plane.signing.keys import key_fingerprint, load_p256_public_key
+from control_plane.signing.signers import DEV_KEY_FILE, KmsSigner, LocalSigner
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -80,15 +81,11 @@ def _entry(env_name: str) -> dict[str, Any] | None:
 
 def dev_key_id() -> str | None:
     """The local development key's id, if this machine has one (never creates it)."""
-    from control_plane.signing.signers import DEV_KEY_FILE, LocalSigner
-
     path = state_dir("keys") / DEV_KEY_FILE
     return LocalSigner(path).key_id if path.exists() else None
 
 
 def _kms_key(env: Environment) -> TrustedKey | None:
-    from control_plane.signing.signers import KmsSigner
-
     if str(env.cloud) != "aws":
         return None
     try:
@@ -104,8 +101,6 @@ def _candidates(env: Environment) -> Iterator[TrustedKey]:
     production = str(env.tier) != "dev"
     dev_id = dev_key_id()
     if not production and dev_id is not None and (entry is None or bool(entry.get("dev", False))):
-        from control_plane.signing.signers import LocalSigner
-
         dev = LocalSigner()
         yield TrustedKey(dev.key_id, dev.public_key_pem(), DEV_KIND, "the local development key")
     for i, raw in enumerate((entry or {}).get("keys") or []):

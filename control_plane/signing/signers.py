@@ -21,6 +21,7 @@ from control_plane.errors import InfraError, MlctlError, NotFound
 from control_plane.output import info
 from control_plane.settings import state_dir
 from control_plane.signing.keys import key_fingerprint, load_p256_public_key, spki_pem
+from control_plane.signing.pkcs11 import Pkcs11Signer
 from control_plane.signing.protocol import Signer, checked
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ class KmsSigner:
         if client is None:
             import boto3
 
-            from control_plane.emulator.aws import client_kwargs
+            # verify_pod imports this module in the pod: cryptography and boto3 only, no blueprints
+            from control_plane.emulator.aws import client_kwargs  # lazy: pulls blueprints (pydantic)
 
             client = boto3.client("kms", **client_kwargs(env))
         self._kms = client
@@ -173,7 +175,8 @@ class KmsSigner:
 
 
 def _default_environment() -> Environment:
-    from control_plane.environments import default_environment
+    # verify_pod imports this module in the pod: cryptography and boto3 only, no blueprints
+    from control_plane.environments import default_environment  # lazy: pulls blueprints (pydantic)
 
     return default_environment()
 
@@ -186,8 +189,6 @@ def get_signer(kind: str = "local", env: Environment | None = None) -> Signer:
     if kind == "kms":
         return KmsSigner(env or _default_environment())
     if kind == "pkcs11":
-        from control_plane.signing.pkcs11 import Pkcs11Signer
-
         return Pkcs11Signer.from_environment()
     raise MlctlError(f"unknown signer '{kind}'", hint=f"use one of: {', '.join(SIGNER_KINDS)}")
 

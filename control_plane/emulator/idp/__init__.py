@@ -29,6 +29,8 @@ import yaml
 
 from control_plane.emulator import processes
 from control_plane.errors import InfraError, ToolMissing
+from control_plane.identity.config import identity_file
+from control_plane.identity.roles import ROLES
 from control_plane.settings import PROJECT_ROOT, state_dir
 
 NAME = "oidc-provider"
@@ -241,13 +243,9 @@ def _discovery_ok(issuer: str) -> bool:
 
 def _ensure_identity_file(issuer: str) -> None:
     """Write the identity file for the local provider unless the operator wrote their own."""
-    from control_plane.identity.config import identity_file
-
     path = identity_file()
     if path.exists() and not path.read_text(encoding="utf-8").startswith(GENERATED_MARK):
         return
-    from control_plane.identity.roles import ROLES
-
     doc = {
         "audience": AUDIENCE,
         "issuers": [{

@@ -63,10 +63,12 @@ def upgrade() -> None:
 
 
 def _migrate_chain() -> None:
-    # lazy: alembic loads every revision to build its graph; only this upgrade needs the audit code
-    from control_plane.audit import merkle, seal
-    from control_plane.audit.entry import HASHED_FIELDS, leaf_data
-    from control_plane.errors import VerificationFailed
+    # A migration is otherwise self-contained (alembic loads every revision file to build its graph,
+    # and a revision must not change when the code does); this data migration alone borrows the
+    # audit trail's hashing, and only while the 0003 -> 0004 upgrade runs.
+    from control_plane.audit import merkle, seal  # lazy: only this upgrade needs it
+    from control_plane.audit.entry import HASHED_FIELDS, leaf_data  # lazy: only this upgrade needs it
+    from control_plane.errors import VerificationFailed  # lazy: only this upgrade needs it
 
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT * FROM audit_entries ORDER BY seq")).fetchall()
