@@ -2,7 +2,8 @@
 """List the imports inside functions in control_plane/ (docs/architecture.md, "Imports that stay
 inside functions"), each with why it is deferred:
 
-- ``stated``: the import line (the first line of a multi-line import) ends in ``# lazy: <reason>``;
+- ``stated``: the import line (the first line of a multi-line import; any of its lines where ruff
+  wrapped it) ends in ``# lazy: <reason>``;
   the reason is printed (e.g. an import-time cycle, or a KFP component body that runs elsewhere);
 - ``cost``: a third-party package in COSTLY below (slow to import or large, needed by few commands);
 - ``cli``: a CLI command body importing its own service (each `mlctl` run imports one command's code);
@@ -92,20 +93,22 @@ def _comments(source: str) -> dict[int, str]:
     return found
 
 
-def lazy_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of each import inside a function body; TYPE_CHECKING blocks don't count."""
+def lazy_imports(path: Path) -> list[tuple[int, int, str]]:
+    """(first line, last line, module) of each import inside a function body; TYPE_CHECKING blocks
+    don't count."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, int, str]] = []
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and _type_checking(child):
                 continue
             inside = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            end = getattr(child, "end_lineno", None) or getattr(child, "lineno", 0)
             if in_function and isinstance(child, ast.Import):
-                found.extend((child.lineno, a.name) for a in child.names)
+                found.extend((child.lineno, end, a.name) for a in child.names)
             elif in_function and isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                found.append((child.lineno, child.module))
+                found.append((child.lineno, end, child.module))
             visit(child, inside)
 
     visit(tree, False)
@@ -130,8 +133,10 @@ def scan(root: Path = ROOT) -> list[LazyImport]:
     found: list[LazyImport] = []
     for path in sorted(root.rglob("*.py")):
         comments = _comments(path.read_text(encoding="utf-8"))
-        for line, module in lazy_imports(path):
-            why, text = category(path, module, comments.get(line))
+        for line, end, module in lazy_imports(path):
+            # The reason sits on the first line; where a formatter wrapped the import, on any of its lines.
+            stated = [comments[n] for n in range(line, end + 1) if n in comments and STATED.search(comments[n])]
+            why, text = category(path, module, stated[0] if stated else None)
             found.append(LazyImport(path, line, module, why, text))
     return found
 
