@@ -7,16 +7,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from control_plane import identity
+from control_plane.demo.actors import as_actor
+from control_plane.emulator import idp
+from control_plane.emulator.idp.devlogin import complete_device_login
+from control_plane.errors import MlctlError, PolicyViolation
+from control_plane.identity import config, login, tokens
+from control_plane.services import Context, approvals
+
 PROD = "uae-prod-aws"  # blueprints/uae-prod-aws.yaml declares tier: prod
 
 
 def _device_login(user: str, say: Callable[[str], None]) -> None:
     """`mlctl login` for ``user``: print the URL and code, confirm at the provider's dev pages
     (what the person does in a browser), poll at the provider's interval, cache the tokens."""
-    from control_plane import identity
-    from control_plane.emulator.idp.devlogin import complete_device_login
-    from control_plane.identity import config, login, tokens
-
     cfg = config.load()
     assert cfg is not None
     issuer = login.pick_issuer(cfg, None)
@@ -34,11 +38,6 @@ def _device_login(user: str, say: Callable[[str], None]) -> None:
 
 
 def show(version: str, say: Callable[[str], None]) -> None:
-    from control_plane.demo.actors import as_actor
-    from control_plane.emulator import idp
-    from control_plane.errors import PolicyViolation
-    from control_plane.services import Context, approvals
-
     info = idp.up()
     say(f"  OpenID provider (node-oidc-provider) at {info.issuer}")
     try:
@@ -55,7 +54,5 @@ def show(version: str, say: Callable[[str], None]) -> None:
     say(f"  omar approved for {PROD} → {'allowed' if two.allowed else 'refused'}: "
         + "; ".join(r for r in two.reasons if r.startswith("approved by")))
     if not (two.allowed and not one.allowed):
-        from control_plane.errors import MlctlError
-
         raise MlctlError("demo failed: the prod approvals did not behave as the policy says",
                          hint="see policies/release.rego")

@@ -8,25 +8,33 @@ the demo short.)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from blueprints import load_environment
+from control_plane.emulator.aws import client_kwargs
+from control_plane.errors import MlctlError
+from control_plane.output import console
+from control_plane.pipelines import load_config, watch_once
+from control_plane.release import ReleaseConfig
+from control_plane.release.analysis import Thresholds
+from control_plane.samples.pipeline import write_datasets
+from control_plane.services import release
+from control_plane.settings import DEFAULT_BLUEPRINT
+
 SERVICE = "digits"
 
 
 def _say(msg: str) -> None:
-    from control_plane.output import console
-
     console.print(msg, highlight=False)
 
 
 def _printer() -> Any:
-    import sys
-
-    from rich.console import Console
-
     # The local engine keeps KFP's chatter off sys.stdout while it runs; progress goes to the
     # process's real stdout.
     out = Console(file=sys.__stdout__, highlight=False)
@@ -56,15 +64,6 @@ def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:
     ``hooks``: the release progress printer."""
     import boto3
 
-    from blueprints import load_environment
-    from control_plane.emulator.aws import client_kwargs
-    from control_plane.pipelines import load_config, watch_once
-    from control_plane.release import ReleaseConfig
-    from control_plane.release.analysis import Thresholds
-    from control_plane.samples.pipeline import write_datasets
-    from control_plane.services import release
-    from control_plane.settings import DEFAULT_BLUEPRINT
-
     _say("[bold]8. continuous training[/] (new data in the bucket → KFP pipeline → signed version → release)")
     cfg = load_config("digits")
     env = load_environment(DEFAULT_BLUEPRINT)
@@ -85,8 +84,6 @@ def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:
     with _children_act_as(ctx):
         result = watch_once(cfg, on_status=_printer())
     if result.run is None or result.run.registered is None:
-        from control_plane.errors import MlctlError
-
         raise MlctlError(f"demo pipeline did not register a version: {result.error}",
                          hint="see the run log under $MLCTL_HOME/pipelines/runs")
     ref = result.run.registered
@@ -101,8 +98,6 @@ def segment(home: Path, ctx: Any, hooks: Any = None) -> dict[str, Any]:
     rel = release.start(ctx, SERVICE, version, "uae-local", ship, hooks=hooks)
     _say(f"  release {ref}: {rel.state}")
     if rel.state != "DONE":
-        from control_plane.errors import MlctlError
-
         reasons = (rel.data or {}).get("reasons")
         raise MlctlError(f"release of {ref} ended {rel.state}: {reasons}", hint="see $MLCTL_HOME/logs")
     return {"registered": ref, "run_id": result.run.run_id, "released": rel.state}

@@ -23,8 +23,23 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from control_plane import settings
+from control_plane import audit, settings
+from control_plane.demo import identity as demo_identity
 from control_plane.demo.actors import as_actor
+from control_plane.demo.pipeline import segment as pipeline_segment
+from control_plane.drivers import gateway
+from control_plane.drivers.local import LocalDriver
+from control_plane.emulator import aws as emulator
+from control_plane.emulator import idp, processes
+from control_plane.errors import MlctlError
+from control_plane.output import console, err_console
+from control_plane.release import ReleaseConfig, engine
+from control_plane.release.analysis import Thresholds
+from control_plane.release.loadgen import LoadStream, switch_latency
+from control_plane.samples import build_sample_model
+from control_plane.services import approvals, models, operations, release
+from control_plane.services.release import ReleaseHooks
+from control_plane.settings import DEFAULT_BLUEPRINT
 
 SERVICE = "digits"
 # The settings the demo exports to the processes it starts, for the length of the run (main()).
@@ -39,8 +54,6 @@ actors:
 
 
 def _say(msg: str) -> None:
-    from control_plane.output import console
-
     console.print(msg, highlight=False)
 
 
@@ -54,9 +67,6 @@ def prepare_identities(home: Path) -> Path:
 
 def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
     """Train v1/v2 of the sample model, register them as digits:1/2 and sign them."""
-    from control_plane.samples import build_sample_model
-    from control_plane.services import models
-
     src: dict[str, Path] = {}
     for number, variant in (("1", "v1"), ("2", "v2")):
         model = build_sample_model(home / "demo-models" / variant, variant=variant)
@@ -73,8 +83,6 @@ def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
 
 
 def _transition_printer(marks: dict[str, float]) -> Any:
-    from control_plane.services.release import ReleaseHooks
-
     def on(_rid: str, state: str, phase: str) -> None:
         if phase == "begin" and state == "SWITCHED":
             marks["decision"] = time.monotonic()
@@ -85,27 +93,13 @@ def _transition_printer(marks: dict[str, float]) -> Any:
 
 
 def run() -> int:
-    from control_plane.settings import current as settings
-    from control_plane.settings import exported_to_children
-
-    created_home = settings().home is None
-    home = settings().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
+    created_home = settings.current().home is None
+    home = settings.current().home or Path(tempfile.mkdtemp(prefix="mlctl-demo-"))
     # Exported, not only overridden: the model servers, the gateway, the reapers and KFP's step
     # processes the demo starts are child processes and must use the same home and emulator.
-    from control_plane.emulator import processes
 
-    _DEMO_SETTINGS.enter_context(exported_to_children(
-        home=home, emulator_endpoint=settings().emulator_endpoint or f"http://127.0.0.1:{processes.free_port()}"))
-    from control_plane import audit
-    from control_plane.demo.pipeline import segment as pipeline_segment
-    from control_plane.drivers import gateway
-    from control_plane.drivers.local import LocalDriver
-    from control_plane.emulator import aws as emulator
-    from control_plane.release import ReleaseConfig, engine
-    from control_plane.release.analysis import Thresholds
-    from control_plane.release.loadgen import LoadStream, switch_latency
-    from control_plane.services import approvals, operations, release
-    from control_plane.settings import DEFAULT_BLUEPRINT
+    _DEMO_SETTINGS.enter_context(settings.exported_to_children(
+        home=home, emulator_endpoint=settings.current().emulator_endpoint or f"http://127.0.0.1:{processes.free_port()}"))
 
     driver = LocalDriver()
     summary: dict[str, Any] = {"home": str(home)}
@@ -127,7 +121,6 @@ def run() -> int:
         _say(f"  amira approved digits:2 for dev → gate {'allows' if decision.allowed else 'denies'}")
 
         _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
-        from control_plane.demo import identity as demo_identity
 
         demo_identity.show("2", _say)
 
@@ -220,7 +213,6 @@ def run() -> int:
         try:
             operations.local_down(as_actor("pat"))  # what `mlctl --as pat local down` runs
         except Exception:  # the demo failed before its roles existed: stop what runs, all the same
-            from control_plane.emulator import idp
 
             driver.stop_all()
             gateway.down()
@@ -243,8 +235,6 @@ def _ms(seconds: float | None) -> str:
 
 
 def _check(ok: bool, message: str) -> None:
-    from control_plane.errors import MlctlError
-
     if not ok:
         raise MlctlError(
             f"demo failed: {message}",
@@ -253,9 +243,6 @@ def _check(ok: bool, message: str) -> None:
 
 
 def main() -> None:
-    from control_plane.errors import MlctlError
-    from control_plane.output import err_console
-
     try:
         with _DEMO_SETTINGS:
             code = run()

@@ -14,6 +14,7 @@ from typing import Any
 
 from blueprints.conventions import state_key_alias
 from blueprints.schema import Environment
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import InfraError
 
 
@@ -32,8 +33,6 @@ class BackendInfo:
 
 def _clients(env: Environment) -> tuple[Any, Any, str]:
     import boto3
-
-    from control_plane.emulator.aws import client_kwargs
 
     kwargs = client_kwargs(env)
     sts = boto3.client("sts", **kwargs)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from blueprints.schema import Environment
+from control_plane.emulator.aws import client_kwargs
 from control_plane.infra.synth import SynthesizedStack
 
 
@@ -19,8 +20,6 @@ def sweep_destroyed_trails(env: Environment, stack: SynthesizedStack) -> list[st
     if not env.is_local:
         return []
     import boto3
-
-    from control_plane.emulator.aws import client_kwargs
 
     doc: dict[str, Any] = json.loads(stack.path.read_text())
     names = [str(r["name"]) for r in doc.get("resource", {}).get("aws_cloudtrail", {}).values()]

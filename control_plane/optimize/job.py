@@ -26,6 +26,7 @@ from typing import Any
 from blueprints.schema import Environment, NodePool
 from control_plane.errors import InfraError, MlctlError
 from control_plane.optimize.onnx_io import ModelInterface
+from control_plane.optimize.parity import TOLERANCES
 from control_plane.optimize.settings import OptimizeSettings
 
 BUILD_LABEL = "sovereign-mlops.ae/build-id"
@@ -103,8 +104,6 @@ def _shapes(interface: ModelInterface, max_batch: int) -> dict[str, str]:
 
 def render_build(req: BuildRequest, env: Environment, settings: OptimizeSettings) -> list[dict[str, Any]]:
     """ServiceAccount, ConfigMap, NetworkPolicy and Job for one build."""
-    from control_plane.optimize.parity import TOLERANCES
-
     pool = build_pool(env)
     ns = settings.namespace
     name = f"trt-build-{req.build_id}"

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from control_plane.signing import verify_model
+
 WORK = Path(os.environ.get("BUILD_WORKDIR", "/work"))
 
 
@@ -58,8 +60,6 @@ def download_prefix(s3: Any, uri: str, dest: Path) -> list[Path]:
 
 
 def fetch() -> None:
-    from control_plane.signing import verify_model
-
     s3 = _client()
     incoming = WORK / "in"
     download_prefix(s3, os.environ["SOURCE_URI"], incoming)

@@ -20,11 +20,15 @@ import numpy as np
 from blueprints.gpu_catalog import gpu_info
 from blueprints.schema import Environment
 from control_plane import audit, events, registry
+from control_plane.artifacts.base import sha256_file
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import InfraError, MlctlError, PolicyViolation
 from control_plane.gpu.preflight import check_engine_compatible
-from control_plane.optimize import parity, triton
+from control_plane.optimize import parity, triton, trt_inprocess
 from control_plane.optimize.job import BuildRequest, JobRunner, build_pool, parse_result, render_build
+from control_plane.optimize.job_steps import split_s3
 from control_plane.optimize.onnx_io import read_interface
+from control_plane.optimize.settings import load_settings
 
 TARGETS = ("onnx", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -71,8 +75,6 @@ def derived_version(version: str, target: str, precision: str, cc: str | None = 
 def _s3(env: Environment) -> Any:
     import boto3
 
-    from control_plane.emulator.aws import client_kwargs
-
     return boto3.client("s3", **client_kwargs(env))
 
 
@@ -96,9 +98,6 @@ def _upload_build_input(env: Environment, build_id: str, model_dir: Path, name: 
 
 def _read_build_output(env: Environment, output_prefix: str, dest: Path) -> tuple[dict[str, Any], Path]:
     from botocore.exceptions import ClientError
-
-    from control_plane.artifacts.base import sha256_file
-    from control_plane.optimize.job_steps import split_s3
 
     s3 = _s3(env)
     bucket, prefix = split_s3(output_prefix)
@@ -142,8 +141,6 @@ def optimize(
 ) -> OptimizeResult:
     """Build, gate (parity), register and sign the derived version. Not authorized here: the caller
     (``control_plane.services.models.optimize``) checks model.optimize, model.register, model.sign."""
-    from control_plane.optimize import trt_inprocess
-
     say = progress or (lambda _msg: None)
     ref = f"{name}:{version}"
     check_options(target, precision)
@@ -229,8 +226,6 @@ def _cluster_build(
     name: str, version: str, env: Environment, model_dir: Path, interface: Any, samples: np.ndarray,
     precision: str, kube_api_client: Any, timeout: float | None, say: Callable[[str], None], work: Path,
 ) -> tuple[dict[str, Any], Path, parity.ParityReport, str]:
-    from control_plane.optimize.settings import load_settings
-
     if precision == "int8":
         raise PolicyViolation("int8 builds on the cluster need a calibration cache, which this version has not",
                               hint="use fp16 (the recommended precision on tensor-core GPUs)")

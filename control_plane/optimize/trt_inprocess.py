@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.errors import MlctlError, ToolMissing
+from control_plane.gpu import probe
 from control_plane.optimize.onnx_io import ModelInterface
 
 
@@ -26,8 +27,6 @@ class EngineBuild:
 
 
 def _gpu() -> tuple[str, str]:
-    from control_plane.gpu import probe
-
     device = probe().devices[0]
     return device.name, device.compute_capability
 

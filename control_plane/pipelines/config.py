@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from control_plane import environments
 from control_plane.errors import MlctlError, NotFound
 from control_plane.settings import BLUEPRINTS_DIR, PACKAGE_ROOT, mlctl_home
 from control_plane.settings import current as settings
@@ -170,15 +171,13 @@ def override_environment(cfg: PipelineConfig, env: str | None) -> PipelineConfig
 
 def env_blueprint(name: str) -> Environment:
     """The environment's blueprint (``blueprints/NAME.yaml`` or a path to one)."""
-    from control_plane.environments import load
-
     path = Path(name)
     if not path.suffix:
         path = BLUEPRINTS_DIR / f"{name}.yaml"
     if not path.is_file():
         known_envs = ", ".join(sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")))
         raise NotFound(f"environment {name!r} has no blueprint ({path})", hint=f"use one of {known_envs}")
-    return load(path)
+    return environments.load(path)
 
 
 # Cluster settings: the only readers of these variables (a token never comes from a flag, so it

@@ -34,7 +34,7 @@ EGRESS_LABEL = ("mlops.sovereign.ae/egress", "environment-only")
 
 
 def fetch_op(dataset: str, context: str, data: Output[Dataset]) -> str:
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     return steps.component("fetch", context, lambda ctx: steps.fetch_dataset(dataset, data.path, ctx.config))
 
@@ -43,7 +43,7 @@ def data_tests_op(data: Input[Dataset], fetched: str, features: str, context: st
     import json
     import os
 
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     path = os.path.join(data.path, json.loads(fetched)["file"])
     return steps.component("data-tests", context,
@@ -55,7 +55,7 @@ def train_op(data: Input[Dataset], item: dict, context: str, model: Output[Model
     import json
     import os
 
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     # Only the artifact and the loop item cross into the ParallelFor body: KFP 2.17's local runner
     # resolves other upstream parameters inside a loop to the loop item. Parameters travel as a
@@ -68,7 +68,7 @@ def train_op(data: Input[Dataset], item: dict, context: str, model: Output[Model
 
 
 def select_op(models: Input[list[Model]], context: str, best: Output[Model]) -> str:
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     def run(ctx: Any) -> Any:
         chosen = steps.select_best([m.path for m in models], ctx.config)
@@ -79,7 +79,7 @@ def select_op(models: Input[list[Model]], context: str, best: Output[Model]) -> 
 
 
 def evaluate_op(model: Input[Model], context: str) -> str:
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     return steps.component("evaluate", context,
                            lambda ctx: steps.evaluate_candidate(model.path, ctx.config, ctx.run_id))
@@ -88,7 +88,7 @@ def evaluate_op(model: Input[Model], context: str) -> str:
 def register_op(model: Input[Model], fetched: str, tested: str, evaluation: str, context: str) -> str:
     import json
 
-    from control_plane.pipelines import steps
+    from control_plane.pipelines import steps  # lazy: a KFP component body runs on its own in the step image
 
     return steps.component("register", context, lambda ctx: steps.register_candidate(
         model.path, ctx.config, run_id=ctx.run_id, dataset=json.loads(fetched), data_tests=json.loads(tested),

@@ -28,7 +28,8 @@ from typing import Any
 
 from control_plane import errors, identity, settings
 from control_plane.errors import MlctlError, PipelineFailed
-from control_plane.pipelines.config import PipelineConfig
+from control_plane.pipelines.config import PipelineConfig, env_blueprint
+from control_plane.pipelines.definition import LOCAL_IMAGE, build, grid_items
 from control_plane.pipelines.steps import StepContext
 
 _local_lock = threading.Lock()  # KFP's local configuration is process-global
@@ -107,8 +108,6 @@ class LocalEngine:
             ) -> LocalRun:
         from kfp import local
 
-        from control_plane.pipelines.definition import LOCAL_IMAGE, build, grid_items
-
         status_dir = run_dir / "status"
         status_dir.mkdir(parents=True, exist_ok=True)
         log = run_dir / "run.log"
@@ -160,9 +159,6 @@ def compile_ir(cfg: PipelineConfig, *, image: str, out: Path) -> Path:
     """KFP IR YAML of the pipeline for ``cfg.environment``'s cluster (GPU pool, pinned image)."""
     from kfp import compiler
 
-    from control_plane.pipelines.config import env_blueprint
-    from control_plane.pipelines.definition import build
-
     env = env_blueprint(cfg.environment)
     pipeline = build(cfg, image=image, env=env)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +172,6 @@ def submit(cfg: PipelineConfig, *, package: Path, host: str, token: str | None, 
            client: Any = None) -> dict[str, Any]:
     """Submit a compiled package to the Kubeflow Pipelines API at ``host`` (token: the caller's
     OIDC access token or the workload's service-account token)."""
-    from control_plane.pipelines.definition import grid_items
-
     if client is None:
         import kfp
 

@@ -23,9 +23,13 @@ from sqlalchemy.exc import IntegrityError
 
 from control_plane import audit
 from control_plane.errors import MlctlError, NotFound, PipelineFailed
+from control_plane.events import emit, read_event_log
+from control_plane.output import info
 from control_plane.pipelines import config as pconfig
 from control_plane.pipelines.config import PipelineConfig
 from control_plane.pipelines.models import PipelineChangeRow, PipelineRunRow
+from control_plane.registry.lineage import code_commit, parse_dataset, parse_features
+from control_plane.registry.service import now
 from control_plane.settings import actor as current_actor
 from control_plane.settings import state_dir
 from control_plane.store import session_scope
@@ -34,8 +38,6 @@ StatusCallback = Callable[[dict[str, dict[str, Any]]], None]
 
 
 def _now() -> str:
-    from control_plane.registry.service import now
-
     return now()
 
 
@@ -79,7 +81,9 @@ def load_config(name: str | None, path: str | Path | None = None, env: str | Non
 
 def change_key(cfg: PipelineConfig, dataset: str, features: str | None) -> str:
     """What identifies a run's inputs: the data set pin and the feature set with its schema digest."""
-    from control_plane.pipelines.steps import feature_set
+    from control_plane.pipelines.steps import (
+        feature_set,  # lazy: kfp (~2 s); CLI start-up imports this module
+    )
 
     try:
         name, version, _, schema_sha = feature_set(cfg, features)
@@ -90,14 +94,10 @@ def change_key(cfg: PipelineConfig, dataset: str, features: str | None) -> str:
 
 
 def _check_dataset(dataset: str) -> str:
-    from control_plane.registry.lineage import parse_dataset
-
     return str(parse_dataset(dataset)["ref"])
 
 
 def _code_commit(cfg: PipelineConfig) -> str | None:
-    from control_plane.registry.lineage import code_commit
-
     pin = code_commit(None, Path(cfg.base_dir or "."))
     return None if pin["commit"] == "unknown" else str(pin["commit"])
 
@@ -126,13 +126,13 @@ def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigg
 
     Raises the failed step's error (``DataTestFailed``, ``TrainingFailed``, ``EvaluationFailed``,
     ``PipelineFailed``) after recording it."""
-    from control_plane.pipelines.engines import LocalEngine
+    from control_plane.pipelines.engines import (
+        LocalEngine,  # lazy: kfp (~2 s); CLI start-up imports this module
+    )
 
     subject = f"pipeline/{cfg.name}"
     dataset = _check_dataset(dataset)
     if features:
-        from control_plane.registry.lineage import parse_features
-
         parse_features(features)
     key = key or change_key(cfg, dataset, features)
     if not force:
@@ -154,7 +154,9 @@ def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigg
                                   code_commit=_code_commit(cfg), on_status=on_status)
     except MlctlError as exc:
         step = getattr(exc, "step", None) or None
-        from control_plane.pipelines.engines import read_status
+        from control_plane.pipelines.engines import (
+            read_status,  # lazy: kfp (~2 s); CLI start-up imports this module
+        )
 
         _update(run_id, status="failed", failed_step=step, error=exc.message, hint=exc.hint,
                 exit_code=exc.exit_code, steps=json.dumps(read_status(run_dir / "status")), finished_at=_now())
@@ -172,9 +174,6 @@ def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigg
 
 
 def _emit(kind: str, cfg: PipelineConfig, run_id: str, data: dict[str, Any]) -> None:
-    from control_plane.events import emit
-    from control_plane.output import info
-
     try:
         emit(kind, f"pipeline/{cfg.name}", {"run_id": run_id, "pipeline": cfg.name, **data})
     except MlctlError as exc:  # a failing sink must not turn a finished run into an error
@@ -195,7 +194,12 @@ class Observation:
 
 def observe(cfg: PipelineConfig) -> Observation:
     """The current state of the pipeline's source object and feature set (no side effects)."""
-    from control_plane.pipelines.steps import _s3_location, check_bucket, feature_set, s3_client
+    from control_plane.pipelines.steps import (  # lazy: kfp (~2 s); CLI start-up imports this module
+        _s3_location,
+        check_bucket,
+        feature_set,
+        s3_client,
+    )
 
     if not cfg.source or not cfg.source.startswith("s3://"):
         raise MlctlError(f"pipeline {cfg.name} has no s3:// source to watch",
@@ -295,8 +299,6 @@ def _link(cfg: PipelineConfig, obs: Observation, run_id: str | None) -> None:
 def retrain_requests(cfg: PipelineConfig) -> list[dict[str, Any]]:
     """``retrain.required`` events (emitted by the registry when a newer data set or feature set
     than production's lands) that concern this pipeline's model, newest last."""
-    from control_plane.events import read_event_log
-
     out = []
     for event in read_event_log():
         if not str(event.get("type", "")).endswith("retrain.required"):
@@ -330,7 +332,9 @@ def list_runs(pipeline: str | None = None, limit: int = 50) -> list[RunView]:
 
 
 def compile_pipeline(cfg: PipelineConfig, *, image: str, out: Path) -> Path:
-    from control_plane.pipelines.engines import compile_ir
+    from control_plane.pipelines.engines import (
+        compile_ir,  # lazy: kfp (~2 s); CLI start-up imports this module
+    )
 
     return compile_ir(cfg, image=image, out=out)
 
@@ -338,7 +342,7 @@ def compile_pipeline(cfg: PipelineConfig, *, image: str, out: Path) -> Path:
 def submit_run(cfg: PipelineConfig, *, dataset: str, features: str | None, image: str, host: str,
                token: str | None, namespace: str | None = None, client: Any = None) -> RunView:
     """Compile and submit to Kubeflow Pipelines; the run is recorded as ``submitted``."""
-    from control_plane.pipelines.engines import submit
+    from control_plane.pipelines.engines import submit  # lazy: kfp (~2 s); CLI start-up imports this module
 
     subject = f"pipeline/{cfg.name}"
     dataset = _check_dataset(dataset)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from control_plane.errors import InfraError
+from control_plane.infra.synth import synth
 from control_plane.policy.checkov import run_checkov
 from control_plane.policy.findings import Finding, GateReport, StackFile
 from control_plane.policy.guardrails import run_guardrails
@@ -108,8 +109,6 @@ def check_blueprint(
     blueprint_path: str | Path, *, outdir: str | Path | None = None, **options: Any
 ) -> GateReport:
     """Synthesize ``blueprint_path`` (validating it first) and run the gate over every stack."""
-    from control_plane.infra.synth import synth
-
     stacks = to_stack_files(synth(blueprint_path, outdir))
     return check_stacks(stacks, blueprint=str(blueprint_path), **options)
 

@@ -19,9 +19,12 @@ from typing import Any
 from rich.text import Text
 
 from control_plane import audit
+from control_plane.audit.offline import verify_export
 from control_plane.errors import MlctlError, NotFound, UsageError, VerificationFailed
 from control_plane.output import table
+from control_plane.query import since_cutoff
 from control_plane.services.context import Context
+from control_plane.settings import state_dir
 
 __all__ = [
     "CheckpointView", "ConsistencyView", "EntriesView", "ExportView", "ProofView", "VerifyView", "checkpoint",
@@ -72,8 +75,6 @@ def verify(ctx: Context, *, export: Path | None = None, heads: Sequence[Path] | 
     against signed heads and public keys). A tampered log is a view whose ``failure()`` is exit 8."""
     with ctx.acting():
         if export is not None:
-            from control_plane.audit.offline import verify_export
-
             if not heads or not public_key:
                 raise MlctlError("--export needs --heads and --public-key",
                                  hint="copy the heads from the audit bucket and the key from KMS (docs/audit.md)")
@@ -185,8 +186,6 @@ class EntriesView:
 def list_entries(ctx: Context, *, model: str | None = None, actor: str | None = None, since: str | None = None,
                  limit: int | None = None) -> EntriesView:
     """Entries in chain order, filtered by model (NAME or NAME:V), actor and age (``audit.export``)."""
-    from control_plane.query import since_cutoff
-
     ctx.authorize("audit.export", "list")
     cutoff = since_cutoff(since)
     rows = [e for e in (x.as_dict() for x in audit.entries()) if _keep(e, model, actor, cutoff)]
@@ -212,9 +211,6 @@ def export(ctx: Context, path: Path, *, model: str | None = None, actor: str | N
            since: str | None = None) -> ExportView:
     """Write the entries (each with its signed checkpoint) as JSONL to ``path`` (0600), or return them
     for stdout when ``path`` is ``-`` (``audit.export``; audited)."""
-    from control_plane.query import since_cutoff
-    from control_plane.settings import state_dir
-
     to_stdout = str(path) == "-"
     if not to_stdout:
         if path.is_dir():

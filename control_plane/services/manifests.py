@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.text import Text
 
 from blueprints import load_environment
 from control_plane.errors import MlctlError
@@ -31,8 +32,6 @@ def _quiet(message: str) -> None:
 
 
 def _plain(text: str) -> Any:
-    from rich.text import Text
-
     return Text(text)
 
 

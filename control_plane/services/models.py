@@ -25,10 +25,16 @@ from rich.text import Text
 from rich.tree import Tree
 
 from control_plane import registry
+from control_plane.artifacts import get_store
 from control_plane.errors import MlctlError, PolicyViolation
 from control_plane.output import info, table
+from control_plane.query import since_cutoff
 from control_plane.registry import lineage as lin
+from control_plane.registry.export import export as export_version
+from control_plane.registry.export import verify_bundle
 from control_plane.services.context import Context
+from control_plane.services.model_overview import overview
+from control_plane.validate import gate
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -93,8 +99,6 @@ def register(
     """Register ``path`` as NAME:VERSION with its lineage (``model.register``). ``store``: ``local``
     or ``s3`` (the ``--blueprint`` environment's bucket); default: ``MLCTL_ARTIFACT_STORE`` or local.
     ``code_pin``: the code pin resolved where the code is (the CLI's machine, for a server upload)."""
-    from control_plane.artifacts import get_store
-
     ref = _ref(name, version)
     if classification not in lin.CLASSIFICATIONS:  # a usage error comes before a permission check
         raise lin.LineageError(f"--classification {classification!r} is not known",
@@ -184,8 +188,6 @@ class ShowView:
 
 def show(ctx: Context, ref: str) -> ShowView:
     """NAME:V with its digests, signature, lineage, siblings, derived versions, approvals, deployments."""
-    from control_plane.services.model_overview import overview
-
     name, version = registry.parse_ref(ref)
     view = overview(name, version)
     return ShowView(registry.get_version(name, version), view)
@@ -210,8 +212,6 @@ class VersionsView:
 def list_versions(ctx: Context, name: str | None = None, *, actor: str | None = None,
                   since: str | None = None) -> VersionsView:
     """Registered versions (of ``name``), optionally only by ``actor`` or newer than ``since``."""
-    from control_plane.query import since_cutoff
-
     cutoff = since_cutoff(since)
     return VersionsView([v for v in registry.list_versions(name)
                          if (actor is None or v.registered_by == actor)
@@ -269,8 +269,6 @@ def verify(ctx: Context, ref: str | None = None, *, path: Path | None = None, pu
     """Verify model bytes (the store's copy, or ``path``) against the registered signature, or with
     ``bundle`` against a signature file with no registry needed. Raises VerificationFailed naming
     the file that differs."""
-    from control_plane.registry.export import verify_bundle
-
     pem = None
     if public_key is not None:
         try:
@@ -304,8 +302,6 @@ class ExportView:
 def export(ctx: Context, ref: str, directory: Path, *, public_key_out: Path | None = None) -> ExportView:
     """Write the exact registered bytes of NAME:V with model.sig and the signer's public key, verified
     on the way out (``model.export``)."""
-    from control_plane.registry.export import export as export_version
-
     name, version = registry.parse_ref(ref)
     ctx.authorize("model.export", _ref(name, version))
     with ctx.acting():
@@ -348,8 +344,12 @@ def optimize(
 
     The verb registers and signs a new version, so it needs ``model.register`` and ``model.sign``
     besides ``model.optimize``: all three are checked here, before any build starts."""
-    from control_plane.optimize.service import check_options
-    from control_plane.optimize.service import optimize as run
+    from control_plane.optimize.service import (
+        check_options,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
+    )
+    from control_plane.optimize.service import (
+        optimize as run,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
+    )
 
     name, version = registry.parse_ref(ref)
     ref = _ref(name, version)
@@ -414,8 +414,6 @@ def validate(
     """The validation gate on a registered NAME:V (baseline: what is live in ``env``, or
     ``baseline``) or on unregistered directories. Audited and emitted as the gate's decision; a
     failed gate is a view whose ``failure()`` is the error to exit with."""
-    from control_plane.validate import gate
-
     with ctx.acting():
         if model_dir is not None:
             if ref is not None:

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from control_plane.errors import DriftDetected, MlctlError
+from control_plane.events import TYPE_PREFIX, read_event_log
+from control_plane.events.replay import replay as do_replay
+from control_plane.monitor.datasets import read_table
+from control_plane.monitor.production import service_version
+from control_plane.monitor.request_log import read_requests
 from control_plane.output import info, table
+from control_plane.release.repository import live
+from control_plane.services import release as releases
 from control_plane.services.context import Context
 
 if TYPE_CHECKING:
@@ -100,9 +107,10 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     """Compare current data (a file, or ``service``'s live requests) with reference data, per
     feature; audit, emit and remediate as configured. ``thresholds``: psi, ks_statistic,
     js_distance, p_value, prediction_column overrides of the config."""
-    from control_plane.monitor import drift as drift_mod
-    from control_plane.monitor import remediation as remediate
-    from control_plane.monitor.datasets import read_table
+    from control_plane.monitor import drift as drift_mod  # lazy: scipy (~0.5 s), one verb; CLI start-up
+    from control_plane.monitor import (
+        remediation as remediate,  # lazy: scipy (via monitor.drift), one verb; CLI start-up
+    )
 
     if reference is None:
         raise MlctlError("--reference is required",
@@ -120,16 +128,12 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     ref_frame = read_table(reference)
     model = version = None
     if service is not None:
-        from control_plane.monitor.request_log import read_requests
-
         window = read_requests(service, last=last, since=since)
         if window.bad_lines:
             note(f"skipped {window.bad_lines} unreadable line(s) of {window.path}")
         cur_frame, current_name = window.frame, f"service:{service}"
         model, version = window.model, window.version
         if model is None or version is None:
-            from control_plane.monitor.production import service_version
-
             live = service_version(service)  # the log does not say: ask the release engine
             if live is not None:
                 model, version = live.name, live.version
@@ -160,8 +164,6 @@ class EventsView:
 
 def events(ctx: Context, *, last: int = 20, type_glob: str | None = None) -> EventsView:
     """The newest ``last`` events of the local event log (all with ``last`` <= 0), by type glob."""
-    from control_plane.events import TYPE_PREFIX, read_event_log
-
     evs = read_event_log()
     if type_glob:
         evs = [e for e in evs if fnmatch.fnmatchcase(str(e.get("type", "")).removeprefix(TYPE_PREFIX), type_glob)]
@@ -184,15 +186,15 @@ class ReplayView:
 
 def replay(ctx: Context) -> ReplayView:
     """Re-deliver dead-lettered events to their sinks; what still fails stays dead-lettered."""
-    from control_plane.events.replay import replay as do_replay
-
     res = do_replay()
     return ReplayView(res.delivered, res.still_failing, res.unknown_sink)
 
 
 def metrics_server(ctx: Context, host: str, port: int) -> WSGIServer:
     """A bound (not yet serving) Prometheus metrics server; the front end runs it in the foreground."""
-    from control_plane.monitor.exporter import make_metrics_server
+    from control_plane.monitor.exporter import (
+        make_metrics_server,  # lazy: prometheus_client, one verb; CLI start-up
+    )
 
     try:
         return make_metrics_server(host, port)
@@ -204,8 +206,6 @@ def metrics_server(ctx: Context, host: str, port: int) -> WSGIServer:
 def _rollback(ctx: Context, service: str) -> dict[str, Any]:
     """Drift remediation's rollback: the release service's ``rollback`` (the same verb as ``mlctl
     release rollback``, with its RBAC and audit) as the acting identity, summarised as an action."""
-    from control_plane.services import release as releases
-
     try:
         view = releases.rollback(ctx, service)
     except MlctlError as exc:
@@ -214,7 +214,6 @@ def _rollback(ctx: Context, service: str) -> dict[str, Any]:
         return {"action": "rollback", "ok": False, "error": view.refusal.message}
     if view.exit_code:  # the rollback release itself rolled back or paused
         return {"action": "rollback", "ok": False, "error": f"the rollback release did not finish (exit {view.exit_code})"}
-    from control_plane.release.repository import live
 
     row = live(service)
     return {"action": "rollback", "ok": True, "live_version": None if row is None else row.live_version}

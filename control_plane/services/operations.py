@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
+
 from blueprints import load_environment
 from blueprints.gpu_catalog import gpu_info
-from control_plane import audit
+from control_plane import audit, identity
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
 from control_plane.emulator import aws as emulator
@@ -36,9 +38,12 @@ from control_plane.emulator import ca, idp
 from control_plane.errors import MlctlError, NotFound, PolicyViolation, UsageError
 from control_plane.gpu import check_engine_compatible, probe
 from control_plane.gpu.preflight import PreflightReport
-from control_plane.identity import Actor
+from control_plane.identity import Actor, config, tokens
+from control_plane.identity import login as flows
 from control_plane.output import info, table
+from control_plane.samples import build_sample_model, write_sample_tables  # trains with scikit-learn
 from control_plane.services.context import Context
+from control_plane.signing import model_digests
 
 Note = Callable[[str], None]
 
@@ -169,8 +174,6 @@ class TrafficView:
 
 def _plain(text: str) -> Any:
     """Text printed as is (no markup, no highlighting): it quotes file paths and user input."""
-    from rich.text import Text
-
     return Text(text)
 
 
@@ -268,8 +271,6 @@ class LogoutView:
 
 
 def _identity_config() -> Any:
-    from control_plane.identity import config
-
     loaded = config.load()
     if loaded is None:
         raise PolicyViolation(
@@ -284,10 +285,6 @@ def login(ctx: Context, *, issuer: str | None = None, client_credentials: tuple[
     """Obtain tokens (device grant for people; ``client_credentials=(id, secret)`` for workloads),
     verify the access token as the server would, and cache them (0600). ``on_device_code`` is
     called with the ``DeviceCode`` to show the person before polling starts."""
-    from control_plane import identity
-    from control_plane.identity import login as flows
-    from control_plane.identity import tokens
-
     cfg = _identity_config()
     iss = flows.pick_issuer(cfg, issuer)
     if client_credentials is not None:
@@ -310,8 +307,6 @@ def whoami(ctx: Context) -> IdentityView:
 
 def logout(ctx: Context) -> LogoutView:
     """Forget the cached tokens (JWT access tokens cannot be revoked; they expire within minutes)."""
-    from control_plane.identity import tokens
-
     return LogoutView(tokens.clear())
 
 
@@ -397,9 +392,6 @@ class SampleView:
 def sample(ctx: Context, directory: Path, *, note: Note = _quiet) -> SampleView:
     """Write the tour's sample into a new (or empty) directory: two ONNX digits classifiers trained
     now (v1, v2), a reference and a drifted current table, with their digests."""
-    from control_plane.samples import build_sample_model, write_sample_tables  # trains with scikit-learn
-    from control_plane.signing import model_digests
-
     directory = directory.expanduser()
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise UsageError(

@@ -21,7 +21,7 @@ from control_plane import pipelines
 from control_plane.errors import MlctlError
 from control_plane.output import table
 from control_plane.pipelines import config as pconfig
-from control_plane.pipelines.config import PipelineConfig
+from control_plane.pipelines.config import PipelineConfig, known
 from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
 from control_plane.services.context import Context
 
@@ -49,7 +49,7 @@ STATE_STYLE = {"running": "yellow", "done": "green", "failed": "bold red"}
 
 def steps_table(steps: dict[str, dict[str, Any]]) -> Table:
     """One line per step (and per grid candidate): the live progress of a run and its status view."""
-    from control_plane.pipelines.steps import STEPS
+    from control_plane.pipelines.steps import STEPS  # lazy: kfp (~2 s); CLI start-up imports this module
 
     t = Table(title="pipeline steps", title_justify="left", show_edge=False)
     for col in ("step", "state", "seconds"):
@@ -231,6 +231,4 @@ def last_run(ctx: Context, pipeline: str) -> RunView | None:
 
 
 def defined(ctx: Context) -> DefinedView:
-    from control_plane.pipelines.config import known
-
     return DefinedView(known())

@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from control_plane import audit
 from control_plane.errors import MlctlError, NotFound
+from control_plane.events import emit
+from control_plane.monitor.datasets import read_table
+from control_plane.monitor.production import production_version
+from control_plane.monitor.retrain import schema_of
+from control_plane.registry import get_version, materialize
+from control_plane.settings import state_dir
 from control_plane.validate import robustness
 from control_plane.validate.model import OnnxClassifier
 from control_plane.validate.schema import as_frame, check_schema
@@ -110,7 +117,6 @@ def load_eval_set(path: Path) -> tuple[Any, np.ndarray]:
                     f"{path}: an .npz evaluation set needs arrays X and y", hint="np.savez(f, X=..., y=...)"
                 )
             return z["X"], z["y"].astype(np.int64)
-    from control_plane.monitor.datasets import read_table
 
     frame = read_table(str(path))
     label = next((c for c in LABEL_COLUMNS if c in frame.columns), None)
@@ -257,9 +263,6 @@ def validate_paths(
 
 def record_decision(report: ValidationReport) -> None:
     """Audit the decision and emit ``gate.decided`` (metrics count it)."""
-    from control_plane import audit
-    from control_plane.events import emit
-
     decision = "allow" if report.passed else "deny"
     audit.record(
         action="model.validate",
@@ -295,10 +298,6 @@ def resolve(name: str, version: str) -> Candidate:
     evaluation set (``eval.npz`` in the model directory, or ``lineage.eval_set``) and schema."""
     import shutil
 
-    from control_plane.monitor.retrain import schema_of
-    from control_plane.registry import get_version, materialize
-    from control_plane.settings import state_dir
-
     mv = get_version(name, version)
     dest = state_dir("cache", "validate") / f"{name}-{version}"
     if dest.exists():
@@ -318,8 +317,6 @@ def resolve(name: str, version: str) -> Candidate:
 
 def production_baseline(name: str, env: str) -> str | None:
     """The version of ``name`` live in ``env``, as the release engine recorded it."""
-    from control_plane.monitor.production import production_version
-
     found = production_version(name, env)
     return None if found is None else found.version
 

@@ -13,16 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from control_plane import audit
 from control_plane.errors import DataTestFailed
+from control_plane.monitor.datasets import read_table
+from control_plane.pii import PII_CLASSIFICATION, scan_path, summarize
 from control_plane.pipelines.config import PipelineConfig
+from control_plane.registry.lineage import LineageError, parse_features
+from control_plane.validate import check_schema
 
 UNIT_TEST_TIMEOUT_S = 600
 
 
 def feature_set(cfg: PipelineConfig, features: str | None) -> tuple[str, str, dict[str, Any], str]:
     """(name, version, schema, sha256 of the schema file) of ``NAME@VER`` or the pipeline's default."""
-    from control_plane.registry.lineage import LineageError, parse_features
-
     if features:
         try:
             parsed = parse_features(features)
@@ -50,9 +53,6 @@ def feature_set(cfg: PipelineConfig, features: str | None) -> tuple[str, str, di
 
 
 def _pii_problems(data: Path, schema: Mapping[str, Any], cfg: PipelineConfig) -> list[tuple[str, str]]:
-    from control_plane import audit
-    from control_plane.pii import PII_CLASSIFICATION, scan_path, summarize
-
     findings = scan_path(data)
     tagged = {c for c, col in schema["columns"].items() if isinstance(col, dict) and col.get("pii")}
     untagged = [f for f in findings if f.column not in tagged]
@@ -106,9 +106,6 @@ def _unit_tests(data: Path, cfg: PipelineConfig) -> tuple[str, str] | None:
 def run_data_tests(data_file: str | Path, cfg: PipelineConfig, features: str | None = None) -> dict[str, Any]:
     """Feature schema (types, ranges, nulls, missing/renamed columns), PII guard, the user's
     transformation unit tests. Every failing check is reported, not only the first."""
-    from control_plane.monitor.datasets import read_table
-    from control_plane.validate import check_schema
-
     data = Path(data_file)
     name, version, schema, schema_sha = feature_set(cfg, features)
     problems = _pii_problems(data, schema, cfg)

@@ -8,12 +8,21 @@ from typing import Any
 
 from control_plane.errors import EvaluationFailed, MlctlError
 from control_plane.pipelines.config import PipelineConfig
+from control_plane.validate import infer_schema
+from control_plane.validate.gate import (
+    Candidate,
+    ValidationPolicy,
+    parse_ref,
+    production_baseline,
+    record_decision,
+    resolve,
+    validate_paths,
+)
 
 
 def baseline_ref(cfg: PipelineConfig) -> str | None:
     if cfg.baseline:
         return cfg.baseline
-    from control_plane.validate.gate import production_baseline
 
     prod = production_baseline(cfg.model, cfg.environment)
     return None if prod is None else f"{cfg.model}:{prod}"
@@ -23,16 +32,6 @@ def evaluate_candidate(model_dir: str | Path, cfg: PipelineConfig, run_id: str) 
     """The validation gate (metrics against the baseline on the candidate's held-out set, noise
     stability, FGSM) as a step: a failed check stops the run before anything is registered."""
     import numpy as np
-
-    from control_plane.validate import infer_schema
-    from control_plane.validate.gate import (
-        Candidate,
-        ValidationPolicy,
-        parse_ref,
-        record_decision,
-        resolve,
-        validate_paths,
-    )
 
     model_dir = Path(model_dir)
     schema = None

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from control_plane.emulator.aws import client_kwargs
 from control_plane.errors import PipelineFailed
 from control_plane.pipelines.config import PipelineConfig, env_blueprint
+from control_plane.registry.lineage import LineageError, parse_dataset
 
 _CHUNK = 1 << 20
 
@@ -35,8 +37,6 @@ def s3_location(uri: str) -> tuple[str, str, str | None]:
 def s3_client(cfg: PipelineConfig) -> Any:
     import boto3
 
-    from control_plane.emulator.aws import client_kwargs
-
     return boto3.client("s3", **client_kwargs(env_blueprint(cfg.environment)))
 
 
@@ -57,8 +57,6 @@ def fetch_dataset(ref: str, dest_dir: str | Path, cfg: PipelineConfig) -> dict[s
     URIs: ``s3://BUCKET/KEY[?versionId=V]`` in the environment's bucket, ``file:///path`` or a path.
     Digests: ``sha256:`` or ``md5:`` (what a DVC ``.dvc`` file records for a file). A ``dvc:`` or
     ``lakefs:`` commit pin is refused with the way to turn it into a content pin."""
-    from control_plane.registry.lineage import LineageError, parse_dataset
-
     try:
         spec = parse_dataset(ref)
     except LineageError as exc:

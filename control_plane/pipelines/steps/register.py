@@ -8,16 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from control_plane.errors import PipelineFailed
+from control_plane import registry
+from control_plane.errors import Conflict, PipelineFailed
+from control_plane.monitor import retrain
 from control_plane.pipelines.config import PipelineConfig
+from control_plane.registry import list_versions
 
 BUILD_TYPE = "https://github.com/sovereign-mlops/mlctl/pipeline-run/v1"
 BUILDER_ID = "https://github.com/sovereign-mlops/mlctl/pipelines"
 
 
 def next_version(model: str) -> str:
-    from control_plane.registry import list_versions
-
     numbers = [int(mv.version) for mv in list_versions(model) if mv.version.isdigit()]
     return str(max(numbers, default=0) + 1)
 
@@ -28,10 +29,6 @@ def register_candidate(model_dir: str | Path, cfg: PipelineConfig, *, run_id: st
     """Register the chosen model as the next version of ``cfg.model`` and sign it. Lineage pins the
     data set digest, the feature set (version + schema digest + schema), the code commit, the
     parameters and the pipeline run; the SLSA provenance names the run as the builder invocation."""
-    from control_plane import registry
-    from control_plane.errors import Conflict
-    from control_plane.monitor import retrain
-
     retrain.subscribe()  # a KFP step is its own process: wire the retrain triggers to this registration
     model_dir = Path(model_dir)
     params = json.loads((model_dir / "params.json").read_text())

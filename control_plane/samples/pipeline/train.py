@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from control_plane.samples.digits import INPUT_NAME, N_CLASSES, N_FEATURES, OUTPUT_NAME, _to_onnx
+from control_plane.samples.pipeline.transforms import prepare
+
 
 def train(data: Path, params: dict[str, Any], out: Path) -> dict[str, float]:
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import train_test_split
-
-    from control_plane.samples.digits import INPUT_NAME, N_CLASSES, N_FEATURES, OUTPUT_NAME, _to_onnx
-    from control_plane.samples.pipeline.transforms import prepare
 
     x, y = prepare(pd.read_csv(data))
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
