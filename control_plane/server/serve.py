@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control_plane.emulator import ca
 from control_plane.errors import InfraError, UsageError
 from control_plane.server import lockdown
+from control_plane.server.app import create_app
 
 __all__ = ["ServeOptions", "config", "in_thread"]
 
@@ -34,8 +36,6 @@ def _tls_files(options: ServeOptions) -> tuple[Path, Path]:
             if not path.is_file():
                 raise UsageError(f"{flag} {path}: no such file", hint="give the PEM file's path")
         return options.cert, options.key
-    from control_plane.emulator import ca
-
     local = ca.ensure()  # the embedded environment's CA: clients trust ca.pem (mlctl local up prints it)
     return local.server_cert, local.server_key
 
@@ -57,8 +57,6 @@ def _watch_identity_file(app: Any) -> None:
 def config(options: ServeOptions) -> object:
     """A ``uvicorn.Config`` for ``options`` (the caller runs it: ``uvicorn.Server(config).run()``)."""
     import uvicorn
-
-    from control_plane.server.app import create_app
 
     # Before anything opens the store: refuse a store or identity file others could change.
     lockdown.check(insecure_dev=options.insecure_dev)
