@@ -19,7 +19,6 @@ from typing import Any
 from rich.text import Text
 
 from control_plane import audit
-from control_plane.audit.offline import verify_export
 from control_plane.errors import MlctlError, NotFound, UsageError, VerificationFailed
 from control_plane.output import table
 from control_plane.query import since_cutoff
@@ -75,6 +74,10 @@ def verify(ctx: Context, *, export: Path | None = None, heads: Sequence[Path] | 
     against signed heads and public keys). A tampered log is a view whose ``failure()`` is exit 8."""
     with ctx.acting():
         if export is not None:
+            from control_plane.audit.offline import (
+                verify_export,  # lazy: one verb's code, kept off CLI start-up
+            )
+
             if not heads or not public_key:
                 raise MlctlError("--export needs --heads and --public-key",
                                  hint="copy the heads from the audit bucket and the key from KMS (docs/audit.md)")

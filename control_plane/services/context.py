@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from control_plane import access, environments, identity, settings
+from control_plane import environments, identity, settings
 from control_plane.identity import Actor
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ class Context:
     def authorize(self, action: str, subject: str, *, env: Environment | str | None = None) -> AccessDecision:
         """RBAC for ``action`` on ``subject`` as this actor; with ``env``, the tier's identity rule too.
         A denial is audited and raised as PolicyViolation naming the missing permission and its fix."""
+        from control_plane import access  # lazy: one verb's code, kept off CLI start-up
+
         environment = self.environment(env) if isinstance(env, str) else env
         with self.acting():
             return access.authorize(action, subject, env=environment)

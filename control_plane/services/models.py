@@ -30,11 +30,7 @@ from control_plane.errors import MlctlError, PolicyViolation
 from control_plane.output import info, table
 from control_plane.query import since_cutoff
 from control_plane.registry import lineage as lin
-from control_plane.registry.export import export as export_version
-from control_plane.registry.export import verify_bundle
 from control_plane.services.context import Context
-from control_plane.services.model_overview import overview
-from control_plane.validate import gate
 
 if TYPE_CHECKING:
     from blueprints.schema import Environment
@@ -188,6 +184,8 @@ class ShowView:
 
 def show(ctx: Context, ref: str) -> ShowView:
     """NAME:V with its digests, signature, lineage, siblings, derived versions, approvals, deployments."""
+    from control_plane.services.model_overview import overview  # lazy: one verb's code, kept off CLI start-up
+
     name, version = registry.parse_ref(ref)
     view = overview(name, version)
     return ShowView(registry.get_version(name, version), view)
@@ -269,6 +267,8 @@ def verify(ctx: Context, ref: str | None = None, *, path: Path | None = None, pu
     """Verify model bytes (the store's copy, or ``path``) against the registered signature, or with
     ``bundle`` against a signature file with no registry needed. Raises VerificationFailed naming
     the file that differs."""
+    from control_plane.registry.export import verify_bundle  # lazy: one verb's code, kept off CLI start-up
+
     pem = None
     if public_key is not None:
         try:
@@ -302,6 +302,10 @@ class ExportView:
 def export(ctx: Context, ref: str, directory: Path, *, public_key_out: Path | None = None) -> ExportView:
     """Write the exact registered bytes of NAME:V with model.sig and the signer's public key, verified
     on the way out (``model.export``)."""
+    from control_plane.registry.export import (
+        export as export_version,  # lazy: one verb's code, kept off CLI start-up
+    )
+
     name, version = registry.parse_ref(ref)
     ctx.authorize("model.export", _ref(name, version))
     with ctx.acting():
@@ -414,6 +418,8 @@ def validate(
     """The validation gate on a registered NAME:V (baseline: what is live in ``env``, or
     ``baseline``) or on unregistered directories. Audited and emitted as the gate's decision; a
     failed gate is a view whose ``failure()`` is the error to exit with."""
+    from control_plane.validate import gate  # lazy: one verb's code, kept off CLI start-up
+
     with ctx.acting():
         if model_dir is not None:
             if ref is not None:

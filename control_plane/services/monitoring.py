@@ -24,10 +24,7 @@ from rich.markup import escape
 
 from control_plane.errors import DriftDetected, MlctlError
 from control_plane.events import TYPE_PREFIX, read_event_log
-from control_plane.events.replay import replay as do_replay
-from control_plane.monitor.datasets import read_table
 from control_plane.monitor.production import service_version
-from control_plane.monitor.request_log import read_requests
 from control_plane.output import info, table
 from control_plane.release.repository import live
 from control_plane.services import release as releases
@@ -111,6 +108,7 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     from control_plane.monitor import (
         remediation as remediate,  # lazy: scipy (via monitor.drift), one verb; CLI start-up
     )
+    from control_plane.monitor.datasets import read_table  # lazy: one verb's code, kept off CLI start-up
 
     if reference is None:
         raise MlctlError("--reference is required",
@@ -128,6 +126,10 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     ref_frame = read_table(reference)
     model = version = None
     if service is not None:
+        from control_plane.monitor.request_log import (
+            read_requests,  # lazy: one verb's code, kept off CLI start-up
+        )
+
         window = read_requests(service, last=last, since=since)
         if window.bad_lines:
             note(f"skipped {window.bad_lines} unreadable line(s) of {window.path}")
@@ -186,6 +188,10 @@ class ReplayView:
 
 def replay(ctx: Context) -> ReplayView:
     """Re-deliver dead-lettered events to their sinks; what still fails stays dead-lettered."""
+    from control_plane.events.replay import (
+        replay as do_replay,  # lazy: one verb's code, kept off CLI start-up
+    )
+
     res = do_replay()
     return ReplayView(res.delivered, res.still_failing, res.unknown_sink)
 

@@ -41,7 +41,6 @@ from control_plane.gpu.preflight import PreflightReport
 from control_plane.identity import Actor, config, tokens
 from control_plane.identity import login as flows
 from control_plane.output import info, table
-from control_plane.samples import build_sample_model, write_sample_tables  # trains with scikit-learn
 from control_plane.services.context import Context
 from control_plane.signing import model_digests
 
@@ -392,6 +391,11 @@ class SampleView:
 def sample(ctx: Context, directory: Path, *, note: Note = _quiet) -> SampleView:
     """Write the tour's sample into a new (or empty) directory: two ONNX digits classifiers trained
     now (v1, v2), a reference and a drifted current table, with their digests."""
+    from control_plane.samples import (  # lazy: trains with scikit-learn; one verb, kept off CLI start-up
+        build_sample_model,
+        write_sample_tables,
+    )
+
     directory = directory.expanduser()
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise UsageError(
