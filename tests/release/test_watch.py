@@ -31,7 +31,9 @@ def _start_held(ref: str, hold: str) -> subprocess.Popen[bytes]:
 
 
 def test_watch_follows_a_release_to_done_and_exits_0(world):
-    proc = _start_held("digits:1", "GREEN_APPLIED:4")
+    # Held 20 s: a watch process takes several seconds to start on a loaded machine, and with a
+    # shorter hold it saw only the end state (the assertion on the refreshes then failed).
+    proc = _start_held("digits:1", "GREEN_APPLIED:20")
     try:
         assert proc.poll() is None  # the watch starts while the release is in progress
         res = _watch()
