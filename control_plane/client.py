@@ -46,13 +46,14 @@ from control_plane.registry.signing import VerifyResult
 from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
 from control_plane.services import models, monitoring, transfer
+from control_plane.services import pii as pii_service
 from control_plane.services.approvals import ApprovalView
 from control_plane.services.operations import IdentityView
 from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
 from control_plane.settings import current as settings
 from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
-__all__ = ["ApiClient", "Remote", "RemoteError", "remote"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteMonitor", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -155,6 +156,7 @@ class Remote:
         self.api = api
         self.models = RemoteModels(api)
         self.audit = RemoteAudit(api)
+        self.monitor = RemoteMonitor(api)
 
     def whoami(self) -> Any:
         d = self.api.call("GET", "/v1/whoami")
@@ -313,6 +315,123 @@ class RemoteModels:
             ref=sent["ref"], root_digest=sent["root_digest"], directory=str(directory),
             signature=str(directory / SIGNATURE_FILENAME), public_key=str(key_path), key_id=sent["key_id"],
             files=int(sent["files"])))
+
+    def validate(self, ref: str, *, env: str | None, baseline: str | None, policy: dict[str, Any]) -> models.ValidateView:
+        """The validation gate on the server's copy of NAME:V; the same report as locally."""
+        from control_plane.validate import gate  # lazy: numpy + onnxruntime, one verb; CLI start-up
+
+        name, version = gate.parse_ref(ref)
+        d = self.api.call("POST", f"/v1/models/{name}/{version}/validation",
+                          json={"env": env, "baseline": baseline, "policy": policy})
+        return models.ValidateView(gate.ValidationReport(
+            candidate=d["candidate"], baseline=d["baseline"], environment=d["environment"],
+            checks=[gate.Check(**c) for c in d["checks"]], metrics=d["metrics"],
+            baseline_metrics=d["baseline_metrics"]))
+
+    def optimize(self, ref: str, *, env: str, target: str, precision: str, signer: str, timeout: float | None,
+                 progress: Any = None, poll: float = 1.0) -> models.OptimizeView:
+        """Start the build on the server (checked there: a refusal is its 403), then follow it,
+        passing its progress lines on, until it ends: the result, or its error as the local one."""
+        from control_plane.optimize.service import (
+            OptimizeResult,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
+        )
+
+        name, version = parse_ref(ref)
+        started = self.api.call("POST", f"/v1/models/{name}/{version}/optimizations", json={
+            "env": env, "target": target, "precision": precision, "signer": signer, "timeout": timeout})
+        shown = 0
+        while True:
+            d = self.api.call("GET", f"/v1/optimizations/{started['id']}")
+            for line in d["progress"][shown:]:
+                if progress is not None:
+                    progress(line)
+            shown = len(d["progress"])
+            if d["done"]:
+                break
+            time.sleep(poll)
+        if d["error"] is not None:
+            e = d["error"]
+            raise RemoteError(str(e["message"]), hint=e.get("hint"), exit_code=int(e.get("exit_code", 1)),
+                              kind=str(e.get("kind", "")), status=int(e.get("status", 500)))
+        return models.OptimizeView(OptimizeResult(**d["result"]))
+
+
+class RemoteMonitor:
+    """``mlctl monitor drift`` and ``mlctl pii scan`` through the server: the client's files are
+    uploaded (one tar, ``transfer.pack_files``; the server's size limit applies) and the server reads
+    the copy under the names given here; ``s3://`` URIs are read by the server itself."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def _post_files(self, path: str, request: dict[str, Any], files: dict[str, Path]) -> Any:
+        with tempfile.TemporaryDirectory(prefix="mlctl-upload-") as tmp:
+            archive = transfer.pack_files(request, files, Path(tmp) / "upload.tar")
+            with archive.open("rb") as body:
+                r = self.api.request("POST", path, content=body, headers={"Content-Type": "application/x-tar"})
+        return r.json()
+
+    def drift(self, *, reference: str | None, service: str | None, current: str | None, config: Path | None,
+              thresholds: dict[str, Any], remediation: str | None, last: int | None, since: str | None,
+              fail_on_drift: bool) -> monitoring.DriftCheckView:
+        """The same checks as locally first (a mistake costs no upload), then the drift on the server."""
+        from control_plane.monitor.drift import (  # lazy: scipy (~0.5 s), one verb; CLI start-up
+            DriftReport,
+            FeatureDrift,
+        )
+
+        if reference is None:
+            raise MlctlError("--reference is required",
+                             hint="give the training/reference table: --reference data.parquet", exit_code=2)
+        if (service is None) == (current is None):
+            raise MlctlError("give either SERVICE or --current FILE (exactly one)",
+                             hint="mlctl monitor drift --reference ref.csv --current cur.csv, or "
+                             "mlctl monitor drift my-service --reference ref.csv", exit_code=2)
+        files: dict[str, Path] = {}
+        for slot, given in (("reference", reference), ("current", current)):
+            if given is None or given.startswith("s3://"):
+                continue
+            if not Path(given).is_file():
+                raise NotFound(f"{given} does not exist",
+                               hint="give a CSV, Parquet or JSON Lines file (or s3://bucket/key)")
+            files[slot] = Path(given)
+        if config is not None:
+            if not config.is_file():
+                raise NotFound(f"--config {config}: no such file", hint="give the drift config YAML")
+            files["config"] = config
+        request = {"reference": reference, "current": current, "service": service,
+                   "thresholds": {k: v for k, v in thresholds.items() if v is not None}, "remediation": remediation,
+                   "last": last, "since": since, "fail_on_drift": fail_on_drift}
+        d = self._post_files("/v1/monitor/drift", request, files)
+
+        def feature(f: dict[str, Any]) -> FeatureDrift:  # JSON's nulls were NaN (DriftReport._finite)
+            nan = float("nan")
+            return FeatureDrift(**{**f, "scores": {k: nan if v is None else v for k, v in f["scores"].items()},
+                                   "thresholds": {k: nan if v is None else v for k, v in f["thresholds"].items()}})
+
+        report = DriftReport(reference=d["reference"], current=d["current"], n_reference=d["n_reference"],
+                             n_current=d["n_current"], features=[feature(f) for f in d["features"]],
+                             skipped=d["skipped"], schema=d["schema_drift"])
+        return monitoring.DriftCheckView(report, d["reference"], d["current"], d["service"], d["model"], d["version"],
+                                         d["remediation"], d["actions"], fail_on_drift)
+
+    def pii_scan(self, path: Path, *, classification: str | None) -> pii_service.ScanView:
+        """Upload ``path`` (a file or a directory) for the server to scan; the findings name it as
+        given here, and the classification rule is applied to them as locally."""
+        from control_plane.pii import Finding, refuse_unless_classified
+
+        if not path.exists():
+            raise NotFound(f"{path} does not exist", hint="give the sample input or feature data file to scan")
+        d = self._post_files("/v1/pii/scans", {"path": str(path), "classification": classification},
+                            {"data": path.resolve()})  # resolved: `.` has no name to pack under
+        findings = [Finding(**f) for f in d["findings"]]
+        refusal: MlctlError | None = None
+        if classification is not None:
+            try:
+                refuse_unless_classified(findings, classification)
+            except MlctlError as exc:
+                refusal = exc
+        return pii_service.ScanView(path, classification, findings, refusal)
 
 
 class RemoteAudit:

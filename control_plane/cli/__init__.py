@@ -84,9 +84,9 @@ def _version(value: bool) -> None:
 # every other command refuses rather than silently act on this machine's store.
 REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
     "approve": None, "release": None, "whoami": None, "login": None, "logout": None, "server": None,
-    "model": frozenset({"list", "show", "register", "sign", "verify", "export"}),
+    "model": frozenset({"list", "show", "register", "sign", "verify", "export", "validate", "optimize"}),
     "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
-    "monitor": frozenset({"events"}),
+    "monitor": frozenset({"events", "drift"}), "pii": frozenset({"scan"}),
 }
 WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {
     "blueprint": frozenset({"validate"}), "kserve": frozenset({"render", "validate"}), "gpu": None,

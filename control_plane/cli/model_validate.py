@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from control_plane.client import remote
+from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, render
 
 
@@ -67,8 +70,19 @@ def validate(
         fgsm_eps=fgsm_eps,
         max_fgsm_drop=max_fgsm_drop,
     )
-    view = service.validate(Context(), ref, env=env, baseline=baseline, model_dir=model_dir,
-                            baseline_dir=baseline_dir, eval_set=eval_set, schema=schema, policy=policy)
+    api = remote()
+    if api is not None:
+        if model_dir is not None or baseline_dir is not None or eval_set is not None or schema is not None:
+            raise UsageError("with MLCTL_SERVER, mlctl model validate gates a version in the server's registry: "
+                             "NAME:VERSION --env ENV; --model-dir, --baseline-dir, --eval and --schema are files "
+                             "on this machine", hint="unset MLCTL_SERVER to validate directories here, or "
+                             "register the model and validate NAME:VERSION")
+        if ref is None:
+            raise UsageError("which model? give NAME:VERSION", hint="mlctl model validate fraud:3 --env prod")
+        view = api.models.validate(ref, env=env, baseline=baseline, policy=dataclasses.asdict(policy))
+    else:
+        view = service.validate(Context(), ref, env=env, baseline=baseline, model_dir=model_dir,
+                                baseline_dir=baseline_dir, eval_set=eval_set, schema=schema, policy=policy)
     render(view, output)
     failure = view.failure()
     if failure is not None:

@@ -71,9 +71,15 @@ def drift(
     """Compare current data (a file, or SERVICE's live requests) with reference data, per feature."""
     thresholds = {"psi": psi, "ks_statistic": ks, "js_distance": js, "p_value": p_value,
                   "prediction_column": prediction_column}
-    view = monitoring.drift(Context(), reference=reference, service=service, current=current, config=config,
-                            thresholds=thresholds, remediation=remediate, last=last, since=since,
-                            fail_on_drift=fail_on_drift, note=info)
+    api = remote()
+    if api is not None:  # files named here are uploaded; s3:// URIs and SERVICE's log are the server's
+        view = api.monitor.drift(reference=reference, service=service, current=current, config=config,
+                                 thresholds=thresholds, remediation=remediate, last=last, since=since,
+                                 fail_on_drift=fail_on_drift)
+    else:
+        view = monitoring.drift(Context(), reference=reference, service=service, current=current, config=config,
+                                thresholds=thresholds, remediation=remediate, last=last, since=since,
+                                fail_on_drift=fail_on_drift, note=info)
     show(view, output)
 
 

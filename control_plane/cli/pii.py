@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, render
 from control_plane.services import Context
 from control_plane.services import pii as service
@@ -28,7 +29,9 @@ def scan(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Report Emirates IDs, +971 phones, e-mails, AE IBANs and card numbers by kind and place."""
-    view = service.scan(Context(), path, classification=classification)
+    api = remote()  # with MLCTL_SERVER, PATH is uploaded (the server's size limit applies) and scanned there
+    view = (api.monitor.pii_scan(path, classification=classification) if api is not None
+            else service.scan(Context(), path, classification=classification))
     render(view, output)
     failure = view.failure()
     if failure is not None:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExportView", "OptimizeView", "RegisterView", "ShowView", "SignView", "ValidateView", "VerifyView",
-    "VersionsView", "export", "list_versions", "optimize", "register", "show", "sign", "validate", "verify",
+    "VersionsView", "export", "list_versions", "optimize", "optimize_allowed", "register", "show", "sign", "validate", "verify",
 ]
 
 Progress = Callable[[str], None]
@@ -349,10 +349,22 @@ def optimize(
     The verb registers and signs a new version, so it needs ``model.register`` and ``model.sign``
     besides ``model.optimize``: all three are checked here, before any build starts."""
     from control_plane.optimize.service import (
-        check_options,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
-    )
-    from control_plane.optimize.service import (
         optimize as run,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
+    )
+
+    name, version = registry.parse_ref(optimize_allowed(ctx, ref, target=target, precision=precision))
+    with ctx.acting():
+        return OptimizeView(run(name, version, env=environment, target=target, precision=precision,
+                                signer_kind=signer, kube_api_client=kube_api_client, in_process=in_process,
+                                timeout=timeout, progress=progress))
+
+
+def optimize_allowed(ctx: Context, ref: str, *, target: str, precision: str) -> str:
+    """``optimize``'s checks, before any build: the options, and ``model.optimize``, ``model.register``
+    and ``model.sign`` on ``ctx``'s identity (denials audited). The server runs them in the request
+    that starts a background build, so a refusal is its answer (403), not a failed build."""
+    from control_plane.optimize.service import (
+        check_options,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
     )
 
     name, version = registry.parse_ref(ref)
@@ -360,10 +372,7 @@ def optimize(
     check_options(target, precision)
     for action in ("model.optimize", "model.register", "model.sign"):
         ctx.authorize(action, ref)
-    with ctx.acting():
-        return OptimizeView(run(name, version, env=environment, target=target, precision=precision,
-                                signer_kind=signer, kube_api_client=kube_api_client, in_process=in_process,
-                                timeout=timeout, progress=progress))
+    return ref
 
 
 # --- validate ------------------------------------------------------------------------------------

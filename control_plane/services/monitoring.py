@@ -100,10 +100,13 @@ class DriftCheckView:
 def drift(ctx: Context, *, reference: str | None, service: str | None = None, current: str | None = None,
           config: Path | None = None, thresholds: dict[str, Any] | None = None, remediation: str | None = None,
           last: int | None = None, since: str | None = None, fail_on_drift: bool = False,
-          note: Note = _quiet) -> DriftCheckView:
+          note: Note = _quiet, reference_name: str | None = None, current_name: str | None = None
+          ) -> DriftCheckView:
     """Compare current data (a file, or ``service``'s live requests) with reference data, per
     feature; audit, emit and remediate as configured. ``thresholds``: psi, ks_statistic,
-    js_distance, p_value, prediction_column overrides of the config."""
+    js_distance, p_value, prediction_column overrides of the config. ``reference_name`` /
+    ``current_name``: what the report, audit entry and events call the tables when ``reference`` /
+    ``current`` are copies (the server's unpacked upload of the client's files)."""
     from control_plane.monitor import drift as drift_mod  # lazy: scipy (~0.5 s), one verb; CLI start-up
     from control_plane.monitor import (
         remediation as remediate,  # lazy: scipy (via monitor.drift), one verb; CLI start-up
@@ -121,8 +124,9 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
             exit_code=2,
         )
     cfg = drift_mod.load_config(config, **(thresholds or {}), remediation=remediation)
+    reference_name = reference_name or reference
     if cfg.remediation in CHANGING_REMEDIATIONS:
-        ctx.authorize("monitor.drift", service or str(current))
+        ctx.authorize("monitor.drift", service or str(current_name or current))
     ref_frame = read_table(reference)
     model = version = None
     if service is not None:
@@ -141,12 +145,12 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
                 model, version = live.name, live.version
     else:
         assert current is not None
-        cur_frame, current_name = read_table(current), current
-    report = drift_mod.compare(ref_frame, cur_frame, cfg, reference_name=reference, current_name=current_name)
+        cur_frame, current_name = read_table(current), current_name or current
+    report = drift_mod.compare(ref_frame, cur_frame, cfg, reference_name=reference_name, current_name=current_name)
     with ctx.acting():
         actions = remediate.act(report, source=current_name, remediation=cfg.remediation, service=service,
                                 model=model, version=version, rollback=lambda svc: _rollback(ctx, svc))
-    return DriftCheckView(report, reference, current_name, service, model, version, cfg.remediation, actions,
+    return DriftCheckView(report, reference_name, current_name, service, model, version, cfg.remediation, actions,
                           fail_on_drift)
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from control_plane.errors import MlctlError, UsageError
 
-__all__ = ["EXPORT_HEADER", "Upload", "pack_export", "pack_upload", "unpack_export", "unpack_upload"]
+__all__ = ["EXPORT_HEADER", "Upload", "pack_export", "pack_files", "pack_upload", "unpack_export", "unpack_files",
+           "unpack_upload"]
 
 EXPORT_HEADER = "X-Mlctl-Export"  # the export's JSON (ExportResult.as_dict) beside the tar
 _REQUEST = "request.json"
@@ -101,3 +102,42 @@ def unpack_export(archive: Path, into: Path, limit: int) -> tuple[Path, bytes]:
         return into / _MODEL, (into / _KEY).read_bytes()
     except OSError:
         raise MlctlError("the server's export has no public key", hint="check the server's version") from None
+
+
+# --- data files (``monitor drift``, ``pii scan``) ----------------------------------------------
+# ``request.json`` and ``files/<slot>/<name>``: each slot one file or directory of the client's, under
+# its own base name (readers choose the format by suffix).
+_FILES = "files"
+
+
+def pack_files(request: dict[str, Any], files: dict[str, Path], out: Path) -> Path:
+    """The upload tar of ``files`` (slot -> a file or directory on this machine) with ``request``."""
+    body = json.dumps(request).encode()
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(_REQUEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+        for slot, path in files.items():
+            tar.add(path, arcname=f"{_FILES}/{slot}/{path.name}", recursive=True)
+    return out
+
+
+def unpack_files(archive: Path, into: Path, limit: int) -> tuple[dict[str, Any], dict[str, Path]]:
+    """``pack_files``' request and slot -> the unpacked file or directory (under ``into``)."""
+    _extract(archive, into, limit, "upload")
+    try:
+        request = json.loads((into / _REQUEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"upload: {_REQUEST} is missing or not JSON ({exc})",
+                         hint="send the body the mlctl client builds") from None
+    if not isinstance(request, dict):
+        raise UsageError(f"upload: {_REQUEST} is not a JSON object", hint="send the body the mlctl client builds")
+    files: dict[str, Path] = {}
+    root = into / _FILES
+    for slot in sorted(root.iterdir()) if root.is_dir() else []:
+        entries = sorted(slot.iterdir())
+        if len(entries) != 1:
+            raise UsageError(f"upload: files/{slot.name} holds {len(entries)} entries, not one",
+                             hint="send the body the mlctl client builds")
+        files[slot.name] = entries[0]
+    return request, files

@@ -1,0 +1,217 @@
+"""The verbs that check models and data on the server: ``model validate`` (a registered version),
+``monitor drift``, ``model optimize`` (a background build the client follows) and ``pii scan``.
+Like ``routes``, each translates HTTP to one service call: RBAC and the audit entry happen in the
+service layer on the verified identity.
+
+Data files (``monitor drift --reference/--current/--config``, ``pii scan PATH``) are the client's:
+it uploads them (``transfer.pack_files``, a tar under ``MLCTL_SERVER_MAX_UPLOAD_MB``, 413 past it)
+and the server reads the unpacked copy, calling the tables by the names the client gave. The server
+never opens a path a client names: ``s3://`` URIs are read with the server's own credentials, a
+service's request log is the server's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from control_plane import environments
+from control_plane.errors import MlctlError, NotFound
+from control_plane.pii import Finding
+from control_plane.server import errors as api_errors
+from control_plane.server.auth import caller
+from control_plane.server.model_routes import UploadTooLarge, _limit, _receive
+from control_plane.services import Context, models, monitoring, pii, transfer
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1")
+Caller = Annotated[Context, Depends(caller)]
+
+
+async def _upload(request: Request, ctx: Context, tmp: Path, what: str) -> tuple[dict[str, Any], dict[str, Path]]:
+    limit = _limit(ctx)
+    try:
+        await _receive(request, tmp / "upload.tar", limit)
+    except UploadTooLarge as exc:
+        raise UploadTooLarge(exc.message, hint=f"{what}, or ask the operator to raise MLCTL_SERVER_MAX_UPLOAD_MB") \
+            from None
+    return await run_in_threadpool(transfer.unpack_files, tmp / "upload.tar", tmp / "x", limit)
+
+
+# --- model validate ------------------------------------------------------------------------------
+
+
+class ValidateRequest(BaseModel):
+    env: str | None = Field(None, description="Environment whose production version is the baseline (required).")
+    baseline: str | None = Field(None, description="Baseline NAME:VERSION (default: production in env).")
+    policy: dict[str, int | float | None] = Field(default_factory=dict, description=(
+        "validate.gate.ValidationPolicy's fields: accuracy_tolerance, f1_tolerance, min_accuracy, "
+        "min_stability, stability_eps, fgsm_eps, max_fgsm_drop."))
+
+
+@router.post("/models/{name}/{version}/validation")
+def validate(ctx: Caller, name: str, version: str, body: ValidateRequest) -> Any:
+    """``mlctl model validate NAME:V --env ENV``: the gate's report (``decision`` pass or fail; a
+    failed gate is a 200 whose decision the client exits 4 on, as locally)."""
+    from control_plane.validate.gate import ValidationPolicy  # lazy: numpy + onnxruntime, one verb
+
+    try:
+        policy = ValidationPolicy(**body.policy)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise MlctlError(f"policy: {exc}", hint="see ValidationPolicy's fields in the OpenAPI document",
+                         exit_code=2) from None
+    return models.validate(ctx, f"{name}:{version}", env=body.env, baseline=body.baseline, policy=policy).as_json()
+
+
+# --- monitor drift -------------------------------------------------------------------------------
+
+
+def _drift(ctx: Context, r: dict[str, Any], files: dict[str, Path]) -> Any:
+    def table(slot: str) -> tuple[str | None, str | None]:
+        """(where the server reads it, what it is called): an uploaded copy, or an s3:// URI."""
+        given = r.get(slot)
+        if given is None:
+            return None, None
+        if slot in files:
+            return str(files[slot]), str(given)
+        if not str(given).startswith("s3://"):
+            raise MlctlError(f"--{slot} {given}: the server reads s3:// URIs and uploaded files only",
+                             hint="the mlctl client uploads a file it has; give s3://bucket/key for the data lake",
+                             exit_code=2)
+        return str(given), str(given)
+
+    reference, reference_name = table("reference")
+    current, current_name = table("current")
+    return monitoring.drift(
+        ctx, reference=reference, service=r.get("service"), current=current, config=files.get("config"),
+        thresholds=r.get("thresholds") or {}, remediation=r.get("remediation"), last=r.get("last"),
+        since=r.get("since"), fail_on_drift=bool(r.get("fail_on_drift")), reference_name=reference_name,
+        current_name=current_name,
+    ).as_json()
+
+
+@router.post("/monitor/drift")
+async def drift(ctx: Caller, request: Request) -> Any:
+    """``mlctl monitor drift``: the body is a tar (``application/x-tar``) of ``request.json`` (the
+    flags; ``reference``/``current`` as the client named them) and the uploaded files
+    (``files/reference/``, ``files/current/``, ``files/config/``); a table not uploaded must be an
+    ``s3://`` URI. Remediation (``retrain``, ``rollback``) is authorized as ``monitor.drift`` and the
+    rollback as ``release.rollback``, on the caller's identity."""
+    with tempfile.TemporaryDirectory(prefix="mlctl-drift-") as tmp:
+        r, files = await _upload(request, ctx, Path(tmp), "upload smaller tables (or give s3:// URIs)")
+        return await run_in_threadpool(_drift, ctx, r, files)
+
+
+# --- pii scan ------------------------------------------------------------------------------------
+
+
+def _scan(ctx: Context, r: dict[str, Any], files: dict[str, Path]) -> Any:
+    if "data" not in files:
+        raise MlctlError("upload: no files/data/ in the archive", hint="send the body the mlctl client builds",
+                         exit_code=2)
+    given, copy = str(r.get("path") or files["data"].name), str(files["data"])
+
+    def named(f: Finding) -> dict[str, Any]:  # the client's path (as scan_path writes it), not the copy's
+        inside = Path(f.file).relative_to(copy) if Path(f.file).is_relative_to(copy) else None
+        return {**f.to_dict(), "file": f.file if inside is None else str(Path(given) / inside)}
+
+    view = pii.scan(ctx, files["data"])  # the classification rule is applied by the client on these findings
+    return {"path": given, "classification": r.get("classification"), "counts": view.as_json()["counts"],
+            "findings": [named(f) for f in view.findings]}
+
+
+@router.post("/pii/scans")
+async def pii_scan(ctx: Caller, request: Request) -> Any:
+    """``mlctl pii scan PATH``: the body is a tar of ``request.json`` (``path`` as the client named
+    it, ``classification``) and ``files/data/<PATH>`` (a file or a directory); the findings (kinds and
+    places, never values) name the client's path. The uploaded copy is deleted after the scan."""
+    with tempfile.TemporaryDirectory(prefix="mlctl-pii-") as tmp:
+        r, files = await _upload(request, ctx, Path(tmp), "scan a smaller file (or a part of the directory)")
+        return await run_in_threadpool(_scan, ctx, r, files)
+
+
+# --- model optimize ------------------------------------------------------------------------------
+# A TensorRT build is a Kubernetes Job that can take many minutes: more than a request. The request
+# checks the options and the permissions (a refusal is its 403) and answers 202 with the build's id;
+# a worker thread runs the verb; the client follows ``GET /v1/optimizations/{id}`` (its progress
+# lines, then the result or the error). Builds live in this server's memory: a build interrupted by a
+# restart is gone, and registered nothing (the derived version is registered only after parity).
+
+
+def _who(ctx: Context) -> tuple[str | None, str]:
+    """Whose build: the verified (issuer, subject), never a name two issuers could share."""
+    v = ctx.actor.verified
+    return (v.issuer, v.subject) if v is not None else (None, ctx.actor.name)
+
+
+@dataclass
+class _Build:
+    owner: tuple[str | None, str]
+    progress: list[str] = field(default_factory=list)
+    result: Any = None
+    error: dict[str, Any] | None = None
+    done: bool = False
+
+
+_builds: dict[str, _Build] = {}
+_builds_lock = threading.Lock()
+
+
+class OptimizeRequest(BaseModel):
+    env: str = Field(description="Environment (blueprint name), e.g. uae-local: its GPU pool builds the engine.")
+    target: str = Field("tensorrt", description="tensorrt (GPU engine) or onnx (ONNX Runtime in Triton).")
+    precision: str = Field("fp16", description="fp32, fp16 or int8.")
+    signer: str = Field("local", description="Key that signs the derived version: local, kms, pkcs11.")
+    timeout: float | None = Field(None, description="Seconds to wait for the build Job.")
+
+
+def _run_build(ctx: Context, build: _Build, ref: str, body: OptimizeRequest) -> None:
+    try:
+        environment = ctx.environment(body.env)
+        view = models.optimize(ctx, ref, environment=environment, target=body.target, precision=body.precision,
+                               signer=body.signer, timeout=body.timeout, progress=build.progress.append)
+        build.result = view.as_json()
+    except MlctlError as exc:
+        build.error = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
+                       "kind": type(exc).__name__, "status": api_errors.status_for(exc)}
+    except Exception as exc:  # a bug in a build must end the build, not leave it running forever
+        build.error = {"message": f"the build failed on the server: {type(exc).__name__}",
+                       "hint": "see the server's log", "exit_code": 1, "kind": "InternalError", "status": 500}
+        raise
+    finally:
+        build.done = True
+
+
+@router.post("/models/{name}/{version}/optimizations", status_code=202)
+def optimize(ctx: Caller, name: str, version: str, body: OptimizeRequest) -> JSONResponse:
+    """``mlctl model optimize NAME:V``: checked now (403 when refused), built in the background."""
+    ctx = ctx.with_settings(blueprint=environments.blueprint_path(body.env))  # its KMS key signs (--signer kms)
+    ref = models.optimize_allowed(ctx, f"{name}:{version}", target=body.target, precision=body.precision)
+    build = _Build(owner=_who(ctx))
+    build_id = uuid.uuid4().hex
+    with _builds_lock:
+        _builds[build_id] = build
+    threading.Thread(target=_run_build, args=(ctx, build, ref, body), name=f"mlctl-optimize-{build_id[:8]}",
+                     daemon=True).start()
+    return JSONResponse({"id": build_id, "ref": ref}, status_code=202)
+
+
+@router.get("/optimizations/{build_id}")
+def optimization(ctx: Caller, build_id: str) -> Any:
+    """A build's state: ``{"done", "progress", "result", "error"}``; only its starter sees it."""
+    with _builds_lock:
+        build = _builds.get(build_id)
+    if build is None or build.owner != _who(ctx):
+        raise NotFound(f"no optimization {build_id} of yours on this server",
+                       hint="start one with mlctl model optimize NAME:V (builds do not survive a server restart)")
+    return {"done": build.done, "progress": list(build.progress), "result": build.result, "error": build.error}
