@@ -39,6 +39,7 @@ from control_plane.errors import (
 )
 from control_plane.events import TYPE_PREFIX
 from control_plane.identity import Actor, VerifiedIdentity, login, tokens
+from control_plane.pii import Finding, refuse_unless_classified
 from control_plane.registry import lineage as lin
 from control_plane.registry import parse_ref
 from control_plane.registry.export import ExportResult, default_key_path
@@ -418,8 +419,6 @@ class RemoteMonitor:
     def pii_scan(self, path: Path, *, classification: str | None) -> pii_service.ScanView:
         """Upload ``path`` (a file or a directory) for the server to scan; the findings name it as
         given here, and the classification rule is applied to them as locally."""
-        from control_plane.pii import Finding, refuse_unless_classified
-
         if not path.exists():
             raise NotFound(f"{path} does not exist", hint="give the sample input or feature data file to scan")
         d = self._post_files("/v1/pii/scans", {"path": str(path), "classification": classification},

@@ -37,11 +37,12 @@ def test_server_errors_come_back_as_the_local_command_would_show_them(through_se
 
 def test_what_the_server_does_not_serve_is_refused_not_run_here(through_server: Api) -> None:
     through_server.oidc.login("amira")
-    r = run_mlctl("pii", "scan", ".", in_process=True)
-    assert r.returncode == 2 and "`mlctl pii` does not run through the API server yet" in r.stderr
-    assert "model (export, list, register, show, sign, verify)" in r.stderr  # the refusal lists what is served
-    r = run_mlctl("model", "optimize", "fraud:1", in_process=True)  # a group only partly served
-    assert r.returncode == 2 and "`mlctl model optimize` does not run through the API server yet" in r.stderr
+    r = run_mlctl("infra", "plan", in_process=True)
+    assert r.returncode == 2 and "`mlctl infra` does not run through the API server yet" in r.stderr
+    # the refusal lists what is served
+    assert "model (export, list, optimize, register, show, sign, validate, verify)" in r.stderr
+    r = run_mlctl("monitor", "replay", in_process=True)  # a group only partly served
+    assert r.returncode == 2 and "`mlctl monitor replay` does not run through the API server yet" in r.stderr
     r = run_mlctl("blueprint", "validate", "blueprints/uae-local.yaml", in_process=True)  # files only: here
     assert r.returncode == 0, r
     r = run_mlctl("--as", "amira", "approve", "fraud:1", "--env", "uae-local", in_process=True)
