@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from control_plane import environments
-from control_plane.errors import MlctlError, NotFound
+from control_plane.errors import MlctlError, NotFound, UsageError
 from control_plane.pii import Finding
 from control_plane.server import errors as api_errors
 from control_plane.server.auth import caller
@@ -36,6 +37,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Context, Depends(caller)]
+_Request = TypeVar("_Request", bound=BaseModel)
 
 
 async def _upload(request: Request, ctx: Context, tmp: Path, what: str) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -76,10 +78,48 @@ def validate(ctx: Caller, name: str, version: str, body: ValidateRequest) -> Any
 # --- monitor drift -------------------------------------------------------------------------------
 
 
-def _drift(ctx: Context, r: dict[str, Any], files: dict[str, Path]) -> Any:
+class DriftThresholds(BaseModel, extra="forbid"):
+    psi: float | None = None
+    ks_statistic: float | None = None
+    js_distance: float | None = None
+    p_value: float | None = None
+    prediction_column: str | None = None
+
+
+class DriftRequest(BaseModel, extra="forbid"):
+    """``request.json`` of a drift upload: the flags of ``mlctl monitor drift``."""
+
+    reference: str | None = None
+    current: str | None = None
+    service: str | None = None
+    thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
+    remediation: str | None = None
+    last: int | None = None
+    since: str | None = None
+    fail_on_drift: bool = False
+
+
+class ScanRequest(BaseModel, extra="forbid"):
+    """``request.json`` of a scan upload."""
+
+    path: str | None = None
+    classification: str | None = None
+
+
+def _parsed(model: type[_Request], raw: dict[str, Any]) -> _Request:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"upload: request.json: {where}", hint="send the body the mlctl client builds") from None
+
+
+def _drift(ctx: Context, raw: dict[str, Any], files: dict[str, Path]) -> Any:
+    r = _parsed(DriftRequest, raw)
+
     def table(slot: str) -> tuple[str | None, str | None]:
         """(where the server reads it, what it is called): an uploaded copy, or an s3:// URI."""
-        given = r.get(slot)
+        given = getattr(r, slot)
         if given is None:
             return None, None
         if slot in files:
@@ -93,10 +133,9 @@ def _drift(ctx: Context, r: dict[str, Any], files: dict[str, Path]) -> Any:
     reference, reference_name = table("reference")
     current, current_name = table("current")
     return monitoring.drift(
-        ctx, reference=reference, service=r.get("service"), current=current, config=files.get("config"),
-        thresholds=r.get("thresholds") or {}, remediation=r.get("remediation"), last=r.get("last"),
-        since=r.get("since"), fail_on_drift=bool(r.get("fail_on_drift")), reference_name=reference_name,
-        current_name=current_name,
+        ctx, reference=reference, service=r.service, current=current, config=files.get("config"),
+        thresholds=r.thresholds.model_dump(exclude_none=True), remediation=r.remediation, last=r.last,
+        since=r.since, fail_on_drift=r.fail_on_drift, reference_name=reference_name, current_name=current_name,
     ).as_json()
 
 
@@ -115,18 +154,18 @@ async def drift(ctx: Caller, request: Request) -> Any:
 # --- pii scan ------------------------------------------------------------------------------------
 
 
-def _scan(ctx: Context, r: dict[str, Any], files: dict[str, Path]) -> Any:
+def _scan(ctx: Context, raw: dict[str, Any], files: dict[str, Path]) -> Any:
+    r = _parsed(ScanRequest, raw)
     if "data" not in files:
-        raise MlctlError("upload: no files/data/ in the archive", hint="send the body the mlctl client builds",
-                         exit_code=2)
-    given, copy = str(r.get("path") or files["data"].name), str(files["data"])
+        raise UsageError("upload: no files/data/ in the archive", hint="send the body the mlctl client builds")
+    given, copy = r.path or files["data"].name, str(files["data"])
 
     def named(f: Finding) -> dict[str, Any]:  # the client's path (as scan_path writes it), not the copy's
         inside = Path(f.file).relative_to(copy) if Path(f.file).is_relative_to(copy) else None
         return {**f.to_dict(), "file": f.file if inside is None else str(Path(given) / inside)}
 
     view = pii.scan(ctx, files["data"])  # the classification rule is applied by the client on these findings
-    return {"path": given, "classification": r.get("classification"), "counts": view.as_json()["counts"],
+    return {"path": given, "classification": r.classification, "counts": view.as_json()["counts"],
             "findings": [named(f) for f in view.findings]}
 
 
@@ -161,10 +200,20 @@ class _Build:
     result: Any = None
     error: dict[str, Any] | None = None
     done: bool = False
+    ended: float = 0.0  # time.monotonic() when it ended
 
 
 _builds: dict[str, _Build] = {}
 _builds_lock = threading.Lock()
+KEEP_ENDED_S = 3600.0  # how long an ended build's result stays readable (the client reads it within seconds)
+
+
+def _prune() -> None:
+    """Forget builds that ended more than KEEP_ENDED_S ago, so that a long-running server's table stays small."""
+    cutoff = time.monotonic() - KEEP_ENDED_S
+    with _builds_lock:
+        for build_id in [k for k, b in _builds.items() if b.done and b.ended < cutoff]:
+            del _builds[build_id]
 
 
 class OptimizeRequest(BaseModel):
@@ -189,6 +238,7 @@ def _run_build(ctx: Context, build: _Build, ref: str, body: OptimizeRequest) -> 
                        "hint": "see the server's log", "exit_code": 1, "kind": "InternalError", "status": 500}
         raise
     finally:
+        build.ended = time.monotonic()
         build.done = True
 
 
@@ -197,6 +247,7 @@ def optimize(ctx: Caller, name: str, version: str, body: OptimizeRequest) -> JSO
     """``mlctl model optimize NAME:V``: checked now (403 when refused), built in the background."""
     ctx = ctx.with_settings(blueprint=environments.blueprint_path(body.env))  # its KMS key signs (--signer kms)
     ref = models.optimize_allowed(ctx, f"{name}:{version}", target=body.target, precision=body.precision)
+    _prune()
     build = _Build(owner=_who(ctx))
     build_id = uuid.uuid4().hex
     with _builds_lock:

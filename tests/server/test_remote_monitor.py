@@ -143,6 +143,10 @@ def test_drift_uploads_the_tables_and_is_the_local_report(served: Api, monkeypat
     raw = served.call("POST", "/v1/monitor/drift", served.token("eli"), content=_tar(
         {"reference": "/etc/passwd.csv", "current": str(cur)}, {}))
     assert raw.status_code == 400 and "the server reads s3:// URIs and uploaded files only" in raw.text, raw.text
+    for bad, field in (({"reference": "s3://b/r.csv", "current": "s3://b/c.csv", "last": "many"}, "last"),
+                       ({"reference": "s3://b/r.csv", "thresholds": {"psy": 0.1}}, "thresholds.psy")):
+        raw = served.call("POST", "/v1/monitor/drift", served.token("eli"), content=_tar(bad, {}))
+        assert raw.status_code == 422 and f"request.json: {field}" in raw.json()["error"]["message"], raw.text
 
 
 def test_drift_reads_s3_uris_on_the_server(served: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
