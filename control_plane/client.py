@@ -381,13 +381,7 @@ class RemoteMonitor:
             FeatureDrift,
         )
 
-        if reference is None:
-            raise MlctlError("--reference is required",
-                             hint="give the training/reference table: --reference data.parquet", exit_code=2)
-        if (service is None) == (current is None):
-            raise MlctlError("give either SERVICE or --current FILE (exactly one)",
-                             hint="mlctl monitor drift --reference ref.csv --current cur.csv, or "
-                             "mlctl monitor drift my-service --reference ref.csv", exit_code=2)
+        reference = monitoring.check_drift_inputs(reference, service, current)
         files: dict[str, Path] = {}
         for slot, given in (("reference", reference), ("current", current)):
             if given is None or given.startswith("s3://"):

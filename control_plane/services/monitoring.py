@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from control_plane.monitor.drift import DriftReport
 
-__all__ = ["DriftCheckView", "EventsView", "ReplayView", "drift", "events", "metrics_server", "replay"]
+__all__ = ["DriftCheckView", "EventsView", "ReplayView", "check_drift_inputs", "drift", "events", "metrics_server", "replay"]
 
 Note = Callable[[str], None]
 CHANGING_REMEDIATIONS = ("retrain", "rollback")
@@ -97,6 +97,22 @@ class DriftCheckView:
                              hint="investigate the drifted features; retrain from fresh data or roll back")
 
 
+def check_drift_inputs(reference: str | None, service: str | None, current: str | None) -> str:
+    """The reference table, when the inputs make a comparison (a front end checks them before it
+    sends any data: ``mlctl --server`` before an upload)."""
+    if reference is None:
+        raise MlctlError("--reference is required",
+                         hint="give the training/reference table: --reference data.parquet", exit_code=2)
+    if (service is None) == (current is None):
+        raise MlctlError(
+            "give either SERVICE or --current FILE (exactly one)",
+            hint="mlctl monitor drift --reference ref.csv --current cur.csv, or "
+            "mlctl monitor drift my-service --reference ref.csv",
+            exit_code=2,
+        )
+    return reference
+
+
 def drift(ctx: Context, *, reference: str | None, service: str | None = None, current: str | None = None,
           config: Path | None = None, thresholds: dict[str, Any] | None = None, remediation: str | None = None,
           last: int | None = None, since: str | None = None, fail_on_drift: bool = False,
@@ -113,16 +129,7 @@ def drift(ctx: Context, *, reference: str | None, service: str | None = None, cu
     )
     from control_plane.monitor.datasets import read_table  # lazy: one verb's code, kept off CLI start-up
 
-    if reference is None:
-        raise MlctlError("--reference is required",
-                         hint="give the training/reference table: --reference data.parquet", exit_code=2)
-    if (service is None) == (current is None):
-        raise MlctlError(
-            "give either SERVICE or --current FILE (exactly one)",
-            hint="mlctl monitor drift --reference ref.csv --current cur.csv, or "
-            "mlctl monitor drift my-service --reference ref.csv",
-            exit_code=2,
-        )
+    reference = check_drift_inputs(reference, service, current)
     cfg = drift_mod.load_config(config, **(thresholds or {}), remediation=remediation)
     reference_name = reference_name or reference
     if cfg.remediation in CHANGING_REMEDIATIONS:

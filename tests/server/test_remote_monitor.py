@@ -186,6 +186,17 @@ def test_drift_of_a_service_reads_the_servers_request_log(served: Api, monkeypat
     assert through.returncode == here.returncode == 0, through
     assert through.json() == here.json() and through.json()["current"] == "service:svc"
     assert (through.json()["model"], through.json()["version"]) == ("digits", "3") and through.json()["drift_detected"]
+    # remediation by rollback goes through the release service as the verified caller: no release of
+    # svc is recorded, so the rollback action reports why it was not done, the same on both sides
+    through, here = both(monkeypatch, served, "monitor", "drift", "svc", "-r", str(tmp_path / "reference.csv"),
+                         "--remediate", "rollback", "-o", "json")
+    assert through.returncode == here.returncode == 0, through
+    assert through.json() == here.json()
+    rollback = [a for a in through.json()["actions"] if a["action"] == "rollback"]
+    assert rollback and rollback[0]["ok"] is False and "svc" in rollback[0]["error"], through.json()["actions"]
+    checks = [e for e in audit.entries() if e.action == "monitor.drift" and "rollback" in e.details["actions"]]
+    assert [e.details["identity"]["source"] for e in checks] == ["verified", "asserted"]  # server, then local
+    assert {e.decision for e in checks} == {"deny"}  # the check found drift
 
 
 def test_optimize_builds_on_the_server_and_follows_it(served: Api, monkeypatch: pytest.MonkeyPatch,
