@@ -58,7 +58,7 @@ from control_plane.services.release_views import ReleaseListView, ReleaseView, s
 from control_plane.settings import current as settings
 from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
-__all__ = ["ApiClient", "Remote", "RemoteError", "RemotePipelines", "remote"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "RemotePipelines", "RemoteRun", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -366,6 +366,13 @@ class RemoteAudit:
         return audit_service.ExportView(None if to_stdout else path, int(r.headers.get("X-Mlctl-Entries", "0")), body)
 
 
+@dataclasses.dataclass(frozen=True)
+class RemoteRun:
+    run: RunView
+    running: bool  # the server drives it in its background: follow it
+    submitted_to: str | None  # --engine kubeflow: the KFP endpoint
+
+
 class RemotePipelines:
     """``mlctl pipeline run/watch/status/list`` through the server: the same views as
     ``control_plane.services.pipelines``. A run is driven in the server's background; the client
@@ -391,18 +398,19 @@ class RemotePipelines:
     def _run(self, run_id: str) -> RunView:
         return RunView(**self.api.call("GET", f"/v1/pipelines/runs/{run_id}"))
 
-    def run(self, name: str, *, dataset: str, features: str | None, force: bool, engine: str, host: str | None,
-            image: str | None, env: str | None, on_status: StatusCallback | None = None,
-            poll: float = 1.0) -> pipeline_service.RunResultView:
-        """Start NAME on the server and follow the run to its end (a submission to Kubeflow and a
-        reused run answer at once)."""
+    def start(self, name: str, *, dataset: str, features: str | None, force: bool, engine: str,
+              host: str | None, image: str | None, env: str | None) -> RemoteRun:
+        """Start NAME on the server: the run as recorded (``running`` while the server drives it; a
+        reused run or a submission to Kubeflow answers at once). ``finish`` follows it."""
         r = self.api.request("POST", f"/v1/pipelines/{name}/runs", json={
             "dataset": dataset, "features": features, "force": force, "engine": engine, "host": host,
             "image": image, "env": env})
-        view = RunView(**r.json())
-        if r.status_code == 202:
-            view = self.follow(view.run_id, on_status=on_status, poll=poll)
-        return pipeline_service.RunResultView(view, submitted_to=r.headers.get(pipeline_service.SUBMITTED_HEADER))
+        return RemoteRun(RunView(**r.json()), r.status_code == 202, r.headers.get(pipeline_service.SUBMITTED_HEADER))
+
+    def finish(self, started: RemoteRun, *, on_status: StatusCallback | None = None,
+               poll: float = 1.0) -> pipeline_service.RunResultView:
+        view = self.follow(started.run.run_id, on_status=on_status, poll=poll) if started.running else started.run
+        return pipeline_service.RunResultView(view, submitted_to=started.submitted_to)
 
     def watch(self, name: str, *, adopt: bool, env: str | None,
               on_status: StatusCallback | None = None, poll: float = 1.0

@@ -122,10 +122,11 @@ def run_cmd(
     api = remote()
     if api is not None:  # the server runs it (in its background) and this process follows it
         pipeline = _served(name, config)
-        with StepProgress(output is not OutputFormat.json and engine == "local") as progress:
+        started = api.pipelines.start(pipeline, dataset=dataset, features=features, force=force, engine=engine,
+                                      host=host, image=image, env=env)  # refusals and bad input: before any progress
+        with StepProgress(output is not OutputFormat.json and started.running) as progress:
             try:
-                view = api.pipelines.run(pipeline, dataset=dataset, features=features, force=force, engine=engine,
-                                         host=host, image=image, env=env, on_status=progress.update)
+                view = api.pipelines.finish(started, on_status=progress.update)
             except PipelineFailed as exc:
                 _fail_json(_remote_last(api, pipeline), exc, output)
                 raise

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from control_plane import audit
+from control_plane import audit, identity
 from control_plane.errors import MlctlError, NotFound, PipelineFailed
 from control_plane.events import emit, read_event_log
 from control_plane.output import info
@@ -30,7 +30,6 @@ from control_plane.pipelines.config import PipelineConfig
 from control_plane.pipelines.models import PipelineChangeRow, PipelineRunRow
 from control_plane.registry.lineage import code_commit, parse_dataset, parse_features
 from control_plane.registry.service import now
-from control_plane.settings import actor as current_actor
 from control_plane.settings import mlctl_home, state_dir
 from control_plane.store import session_scope
 
@@ -134,7 +133,7 @@ def begin(cfg: PipelineConfig, *, dataset: str, features: str | None = None, tri
         if done is not None:
             return RunView.from_row(done, reused=True)
     run_id = f"{cfg.name}-{uuid.uuid4().hex[:12]}"
-    who = current_actor() or "unknown"
+    who = identity.current().name  # the acting identity: verified, asserted (dev tier) or the OS user
     with session_scope() as s:
         row = PipelineRunRow(id=run_id, pipeline=cfg.name, engine="local", trigger=trigger, change_key=key,
                              dataset=dataset, features=features, status="running", steps="{}", result="{}",
@@ -256,7 +255,7 @@ def _claim(cfg: PipelineConfig, obs: Observation) -> bool:
         with session_scope() as s:
             s.add(PipelineChangeRow(pipeline=cfg.name, change_key=obs.key, source=obs.source,
                                     detail=json.dumps(obs.detail, sort_keys=True),
-                                    seen_by=current_actor() or "unknown", seen_at=_now()))
+                                    seen_by=identity.current().name, seen_at=_now()))
     except IntegrityError:
         return False
     return True
@@ -416,7 +415,7 @@ def submit_run(cfg: PipelineConfig, *, dataset: str, features: str | None, image
         row = PipelineRunRow(id=run_id, pipeline=cfg.name, engine="kubeflow", trigger="manual",
                              change_key=change_key(cfg, dataset, features), dataset=dataset, features=features,
                              status="submitted", steps="{}", result=json.dumps(info, default=str),
-                             created_by=current_actor() or "unknown", created_at=_now())
+                             created_by=identity.current().name, created_at=_now())
         s.add(row)
         audit.record(action="pipeline.run", subject=subject,
                      details={"run_id": run_id, "engine": "kubeflow", "host": host, "dataset": dataset,
