@@ -215,3 +215,27 @@ def test_a_run_through_the_server_ends_with_the_local_record_and_exit_code(
     table = run_mlctl("pipeline", "run", "digits", "--dataset", dataset, "--force")  # progress, then the error
     assert table.returncode == 21, table
     assert "data-tests" in table.stderr and "failed" in table.stderr and "px_10: missing" in table.stderr
+
+
+def test_a_successful_run_through_the_server_registers_a_signed_version(
+        served: Api, bucket: object, datasets: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from control_plane import registry
+
+    served.oidc.login("eli")
+    dataset = _s3_pin(bucket, "datasets/digits/train.csv", datasets["v1"])
+    r = run_mlctl("pipeline", "run", "digits", "--dataset", dataset, in_process=True)
+    assert r.returncode == 0, r
+    assert "registered and signed digits:1" in r.stdout
+    assert "register" in r.stderr and "done" in r.stderr  # the steps' progress, followed from the server
+    (run_id,) = _runs()
+    mv = registry.get_version("digits", "1")
+    assert mv.signature.signed and mv.lineage["extra"]["pipeline"]["run_id"] == run_id
+    assert [d["ref"] for d in mv.lineage["datasets"]] == [dataset]
+    view = pipelines.get_run(run_id)
+    assert (view.status, view.registered, view.created_by) == ("succeeded", "digits:1", "eli")
+
+    through, here = both(monkeypatch, served, "pipeline", "status", run_id, "-o", "json")
+    assert through.json() == here.json() == view.to_dict()
+    again = run_mlctl("pipeline", "run", "digits", "--dataset", dataset, "-o", "json", in_process=True, check=True)
+    assert again.json() == {**view.to_dict(), "reused": True}  # the same inputs train nothing, as locally
+    assert _runs() == [run_id] and [v.ref for v in registry.list_versions("digits")] == ["digits:1"]
