@@ -113,6 +113,8 @@ def run_cmd(
     """Run NAME on a pinned data set: fetch+verify → data tests → train (grid) → evaluate → register+sign.
 
     Exit codes: 21 data tests failed, 22 training failed, 23 evaluation failed, 20 another step.
+    With MLCTL_SERVER the server runs it (NAME it defines, the data set in object storage: s3://...)
+    and this command follows the run.
 
     Example: mlctl pipeline run digits --dataset ./v2.csv@sha256:<64 hex> --features digits-pixels@1
     """

@@ -183,6 +183,19 @@ def test_watch_looks_on_the_server(served: Api, bucket: object, datasets: dict[s
     assert [(e.actor, e.details["identity"]["source"]) for e in watched] == [("eli", "verified")]
     assert _runs() == []
 
+    # A new object version starts one run on the server; the watcher follows it to its end (a
+    # breaking schema change: the data tests refuse it, exit 21 with --once, as locally).
+    _s3_pin(bucket, "datasets/digits/train.csv", datasets["schema-change"])
+    r = run_mlctl("pipeline", "watch", "digits", "--once", "-o", "json", in_process=True)
+    assert r.returncode == 21, r
+    result = r.json()
+    assert set(result) == {"changed", "observation", "run", "error"} and result["changed"] is True
+    assert result["error"]["step"] == "data-tests" and "px_10: missing" in result["error"]["message"]
+    (run_id,) = _runs()
+    assert result["run"] == pipelines.get_run(run_id).to_dict() and result["run"]["trigger"] == "watch"
+    again = run_mlctl("pipeline", "watch", "digits", "--once", "-o", "json", in_process=True, check=True).json()
+    assert again["changed"] is False and _runs() == [run_id]  # the change is consumed: never trained twice
+
 
 def test_a_run_through_the_server_ends_with_the_local_record_and_exit_code(
         served: Api, bucket: object, datasets: dict[str, Path]) -> None:  # noqa: F811
