@@ -34,11 +34,14 @@ __all__ = ["router"]
 log = logging.getLogger("mlctl.server.pipelines")
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Context, Depends(caller)]
-_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # a pipeline's and an environment's: never a path
 
 
 def _config(ctx: Context, request: Request, name: str, env: str | None) -> PipelineConfig:
-    if env is not None and not _ENV_NAME.match(env):
+    if not _NAME.match(name):
+        raise UsageError(f"pipeline name {name!r} is not valid: lowercase letters, digits and dashes",
+                         hint="mlctl pipeline list --defined shows the pipelines this server defines")
+    if env is not None and not _NAME.match(env):
         raise UsageError(f"--env {env!r}: through a server an environment is named, not a file",
                          hint="pass the blueprint environment's name, e.g. --env uae-local")
     cfg = service.config(ctx, name, None, env)

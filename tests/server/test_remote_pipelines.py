@@ -165,6 +165,11 @@ def test_input_the_server_cannot_reach_gets_a_clear_error(served: Api, monkeypat
     assert r.returncode == 2 and "--dataset is required" in r.stderr
     raw = served.call("POST", "/v1/pipelines/digits/runs", served.token("eli"), json={})
     assert raw.status_code == 422 and "dataset" in raw.json()["error"]["message"]
+    raw = served.call("POST", "/v1/pipelines/..%2Fdigits/runs", served.token("eli"),
+                      json={"dataset": f"s3://{BUCKET}/k.csv@sha256:{'ab' * 32}"})
+    assert raw.status_code in (404, 422), raw.text  # never a path on the server
+    raw = served.call("POST", "/v1/pipelines/Digits.yaml/watches", served.token("eli"), json={})
+    assert raw.status_code == 422 and "is not valid" in raw.json()["error"]["message"]
     assert _runs() == []
 
 
