@@ -163,15 +163,16 @@ def watch_cmd(
     """
     ctx = Context()
     api = remote()
-    look: Callable[[Any, bool], service.WatchView]
-    if api is not None:  # each look on the server; a run it starts is followed from here
-        pipeline = _served(name, config)
-        look = lambda progress, adopt: api.pipelines.watch(pipeline, adopt=adopt, env=env,  # noqa: E731
-                                                           on_status=progress.update)
-    else:
-        cfg = service.config(ctx, name, config, env)
-        pipeline = cfg.name
-        look = lambda progress, adopt: service.watch(ctx, cfg, on_status=progress.update, adopt=adopt)  # noqa: E731
+    pipeline = _served(name, config) if api is not None else None
+    cfg = service.config(ctx, name, config, env) if pipeline is None else None
+
+    def look(progress: StepProgress, adopt: bool) -> service.WatchView:
+        if cfg is not None:
+            return service.watch(ctx, cfg, on_status=progress.update, adopt=adopt)
+        assert api is not None and pipeline is not None
+        # each look on the server; a run it starts is followed from here
+        return api.pipelines.watch(pipeline, adopt=adopt, env=env, on_status=progress.update)
+
     changes, results = 0, []
     while True:
         with StepProgress(output is not OutputFormat.json) as progress:
@@ -188,7 +189,7 @@ def watch_cmd(
                 else:
                     render(view, output)
         elif output is not OutputFormat.json:
-            info(f"{pipeline}: no change ({result.observation['dataset'][-20:]}…, {result.observation['features']})")
+            info(f"{cfg.name if cfg else pipeline}: no change ({result.observation['dataset'][-20:]}…, {result.observation['features']})")
         if once or (max_changes and changes >= max_changes):
             break
         time.sleep(interval)
