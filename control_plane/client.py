@@ -17,7 +17,7 @@ import ssl
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,16 +30,21 @@ from control_plane.emulator import ca
 from control_plane.errors import (
     EXIT_IN_PROGRESS,
     Conflict,
+    DataTestFailed,
+    EvaluationFailed,
     InfraError,
     MlctlError,
     NotFound,
+    PipelineFailed,
     PolicyViolation,
+    TrainingFailed,
     UsageError,
     VerificationFailed,
 )
 from control_plane.events import TYPE_PREFIX
 from control_plane.identity import Actor, VerifiedIdentity, login, tokens
 from control_plane.pii import Finding, refuse_unless_classified
+from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
 from control_plane.registry import lineage as lin
 from control_plane.registry import parse_ref
 from control_plane.registry.export import ExportResult, default_key_path
@@ -48,13 +53,14 @@ from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
 from control_plane.services import models, monitoring, transfer
 from control_plane.services import pii as pii_service
+from control_plane.services import pipelines as pipeline_service
 from control_plane.services.approvals import ApprovalView
 from control_plane.services.operations import IdentityView
 from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
 from control_plane.settings import current as settings
 from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
-__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteMonitor", "remote"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteMonitor", "RemotePipelines", "RemoteRun", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -158,6 +164,7 @@ class Remote:
         self.models = RemoteModels(api)
         self.audit = RemoteAudit(api)
         self.monitor = RemoteMonitor(api)
+        self.pipelines = RemotePipelines(api)
 
     def whoami(self) -> Any:
         d = self.api.call("GET", "/v1/whoami")
@@ -469,6 +476,91 @@ class RemoteAudit:
                 fh.write(body)
             os.chmod(path, 0o600)
         return audit_service.ExportView(None if to_stdout else path, int(r.headers.get("X-Mlctl-Entries", "0")), body)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteRun:
+    run: RunView
+    running: bool  # the server drives it in its background: follow it
+    submitted_to: str | None  # --engine kubeflow: the KFP endpoint
+
+
+class RemotePipelines:
+    """``mlctl pipeline run/watch/status/list`` through the server: the same views as
+    ``control_plane.services.pipelines``. A run is driven in the server's background; the client
+    follows it (``poll`` seconds apart), handing each look's step states to ``on_status`` as the
+    local run does, and ends with the run's record: a failed step raises its error (exit 20-23)."""
+
+    _FAILED: ClassVar[dict[int, type[PipelineFailed]]] = {21: DataTestFailed, 22: TrainingFailed, 23: EvaluationFailed}
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def defined(self) -> pipeline_service.DefinedView:
+        return pipeline_service.DefinedView(list(self.api.call("GET", "/v1/pipelines")))
+
+    def list_runs(self, pipeline: str | None) -> pipeline_service.RunsView:
+        params = {"pipeline": pipeline} if pipeline else None
+        return pipeline_service.RunsView([RunView(**d) for d in self.api.call("GET", "/v1/pipelines/runs",
+                                                                               params=params)])
+
+    def status(self, run_id: str) -> pipeline_service.RunStatusView:
+        return pipeline_service.RunStatusView(self._run(run_id))
+
+    def _run(self, run_id: str) -> RunView:
+        return RunView(**self.api.call("GET", f"/v1/pipelines/runs/{run_id}"))
+
+    def start(self, name: str, *, dataset: str, features: str | None, force: bool, engine: str,
+              host: str | None, image: str | None, env: str | None) -> RemoteRun:
+        """Start NAME on the server: the run as recorded (``running`` while the server drives it; a
+        reused run or a submission to Kubeflow answers at once). ``finish`` follows it."""
+        r = self.api.request("POST", f"/v1/pipelines/{name}/runs", json={
+            "dataset": dataset, "features": features, "force": force, "engine": engine, "host": host,
+            "image": image, "env": env})
+        return RemoteRun(RunView(**r.json()), r.status_code == 202, r.headers.get(pipeline_service.SUBMITTED_HEADER))
+
+    def finish(self, started: RemoteRun, *, on_status: StatusCallback | None = None,
+               poll: float = 1.0) -> pipeline_service.RunResultView:
+        view = self.follow(started.run.run_id, on_status=on_status, poll=poll) if started.running else started.run
+        return pipeline_service.RunResultView(view, submitted_to=started.submitted_to)
+
+    def watch(self, name: str, *, adopt: bool, env: str | None,
+              on_status: StatusCallback | None = None, poll: float = 1.0
+              ) -> pipeline_service.WatchView:
+        """One look on the server; a change it saw is followed to the end of its run."""
+        r = self.api.request("POST", f"/v1/pipelines/{name}/watches", json={"adopt": adopt, "env": env})
+        d = r.json()
+        started = RunView(**d["run"]) if d.get("run") else None
+        result = WatchResult(changed=bool(d["changed"]), observation=dict(d["observation"]), run=started,
+                             error=d.get("error"))
+        if r.status_code == 202 and started is not None:
+            try:
+                final = self.follow(started.run_id, on_status=on_status, poll=poll)
+            except PipelineFailed as exc:  # a watch reports the failure in its result, as locally
+                result = dataclasses.replace(result, run=self._run(started.run_id), error={
+                    "step": exc.step, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
+            else:
+                result = dataclasses.replace(result, run=final)
+        return pipeline_service.WatchView(result)
+
+    def follow(self, run_id: str, *, on_status: StatusCallback | None = None,
+               poll: float = 1.0) -> RunView:
+        """Look at the run until it ends; its error, with the local exit code and class, if it failed."""
+        while True:
+            view = self._run(run_id)
+            if on_status is not None:
+                on_status(view.steps)
+            if view.status != "running":
+                break
+            time.sleep(poll)
+        if view.status == "failed":
+            code = int(view.exit_code or PipelineFailed.exit_code)
+            cls = self._FAILED.get(code)
+            if cls is not None:
+                raise cls(view.error or "the pipeline run failed", step=view.failed_step or "", hint=view.hint)
+            raise PipelineFailed(view.error or "the pipeline run failed", step=view.failed_step or "",
+                                 hint=view.hint, exit_code=code)
+        return view
 
 
 def remote() -> Remote | None:

@@ -87,6 +87,7 @@ REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
     "model": frozenset({"list", "show", "register", "sign", "verify", "export", "validate", "optimize"}),
     "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
     "monitor": frozenset({"events", "drift"}), "pii": frozenset({"scan"}),
+    "pipeline": frozenset({"run", "watch", "status", "list"}),
 }
 WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {
     "blueprint": frozenset({"validate"}), "kserve": frozenset({"render", "validate"}), "gpu": None,

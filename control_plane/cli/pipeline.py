@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
 
-from control_plane.errors import MlctlError, PipelineFailed
+from control_plane.client import Remote, remote
+from control_plane.errors import MlctlError, PipelineFailed, UsageError
 from control_plane.output import OutputFormat, OutputOption, emit_json, err_console, info, render
+from control_plane.pipelines.service import RunView
 from control_plane.services import Context
 from control_plane.services import pipelines as service
 
@@ -47,14 +50,32 @@ class StepProgress:
             self.live.update(service.steps_table(steps))
 
 
-def _fail_json(ctx: Context, exc: MlctlError, output: OutputFormat, pipeline: str) -> None:
+def _fail_json(last_run: Callable[[], RunView | None], exc: MlctlError, output: OutputFormat) -> None:
     """With --output json a failed run still prints its record (then exits with the step's code)."""
     if output is not OutputFormat.json:
         return
-    last = service.last_run(ctx, pipeline)
+    last = last_run()
     emit_json({"error": {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
                          "step": getattr(exc, "step", None)},
                "run": last.to_dict() if last else None})
+
+
+def _served(name: str | None, config: Path | None) -> str:
+    """Through a server a pipeline is one the server defines, by name. A pipeline file names the
+    code the run executes (trainer, transformation tests): the server runs only what its operator
+    installed, so a file on this machine is refused rather than uploaded."""
+    if config is not None:
+        raise UsageError(f"--config {config} is a file on this machine; through a server, name a pipeline "
+                         "the server defines",
+                         hint="mlctl pipeline list --defined shows them (the operator adds one as "
+                         "$MLCTL_HOME/pipelines/NAME.yaml on the server); or unset MLCTL_SERVER to run the file here")
+    if not name:
+        raise MlctlError("no pipeline named", hint="pass NAME (mlctl pipeline list --defined)", exit_code=2)
+    return name
+
+
+def _remote_last(api: Remote, pipeline: str) -> Callable[[], RunView | None]:
+    return lambda: next(iter(api.pipelines.list_runs(pipeline).runs), None)
 
 
 @app.command("compile")
@@ -92,19 +113,34 @@ def run_cmd(
     """Run NAME on a pinned data set: fetch+verify → data tests → train (grid) → evaluate → register+sign.
 
     Exit codes: 21 data tests failed, 22 training failed, 23 evaluation failed, 20 another step.
+    With MLCTL_SERVER the server runs it (NAME it defines, the data set in object storage: s3://...)
+    and this command follows the run.
 
     Example: mlctl pipeline run digits --dataset ./v2.csv@sha256:<64 hex> --features digits-pixels@1
     """
     ctx = Context()
     if not dataset:  # before the pipeline file is read, as ever
         raise MlctlError("--dataset is required", hint="pin the data: --dataset URI@sha256:<64 hex>", exit_code=2)
+    api = remote()
+    if api is not None:  # the server runs it (in its background) and this process follows it
+        pipeline = _served(name, config)
+        started = api.pipelines.start(pipeline, dataset=dataset, features=features, force=force, engine=engine,
+                                      host=host, image=image, env=env)  # refusals and bad input: before any progress
+        with StepProgress(output is not OutputFormat.json and started.running) as progress:
+            try:
+                view = api.pipelines.finish(started, on_status=progress.update)
+            except PipelineFailed as exc:
+                _fail_json(_remote_last(api, pipeline), exc, output)
+                raise
+        render(view, output)
+        return
     cfg = service.config(ctx, name, config, env)
     with StepProgress(output is not OutputFormat.json and engine == "local") as progress:
         try:
             view = service.run(ctx, cfg, dataset=dataset, features=features, force=force, engine=engine,
                                host=host, image=image, on_status=progress.update)
         except PipelineFailed as exc:
-            _fail_json(ctx, exc, output, cfg.name)
+            _fail_json(lambda: service.last_run(ctx, cfg.name), exc, output)
             raise
     render(view, output)
 
@@ -126,11 +162,21 @@ def watch_cmd(
     Example: mlctl pipeline watch digits --once
     """
     ctx = Context()
-    cfg = service.config(ctx, name, config, env)
+    api = remote()
+    pipeline = _served(name, config) if api is not None else None
+    cfg = service.config(ctx, name, config, env) if pipeline is None else None
+
+    def look(progress: StepProgress, adopt: bool) -> service.WatchView:
+        if cfg is not None:
+            return service.watch(ctx, cfg, on_status=progress.update, adopt=adopt)
+        assert api is not None and pipeline is not None
+        # each look on the server; a run it starts is followed from here
+        return api.pipelines.watch(pipeline, adopt=adopt, env=env, on_status=progress.update)
+
     changes, results = 0, []
     while True:
         with StepProgress(output is not OutputFormat.json) as progress:
-            view = service.watch(ctx, cfg, on_status=progress.update, adopt=adopt)
+            view = look(progress, adopt)
         adopt = False
         result = view.result
         results.append(view.as_json())
@@ -143,7 +189,7 @@ def watch_cmd(
                 else:
                     render(view, output)
         elif output is not OutputFormat.json:
-            info(f"{cfg.name}: no change ({result.observation['dataset'][-20:]}…, {result.observation['features']})")
+            info(f"{cfg.name if cfg else pipeline}: no change ({result.observation['dataset'][-20:]}…, {result.observation['features']})")
         if once or (max_changes and changes >= max_changes):
             break
         time.sleep(interval)
@@ -160,7 +206,8 @@ def status_cmd(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One run: its inputs, every step's state, what it registered or why it stopped."""
-    render(service.status(Context(), run_id), output)
+    api = remote()
+    render(api.pipelines.status(run_id) if api is not None else service.status(Context(), run_id), output)
 
 
 @app.command("list")
@@ -170,5 +217,9 @@ def list_cmd(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Recent pipeline runs, newest first (or the defined pipelines with --defined)."""
+    api = remote()
+    if api is not None:
+        render(api.pipelines.defined() if defined else api.pipelines.list_runs(pipeline), output)
+        return
     ctx = Context()
     render(service.defined(ctx) if defined else service.list_runs(ctx, pipeline), output)

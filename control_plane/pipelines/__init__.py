@@ -16,17 +16,20 @@ from control_plane.pipelines.config import PipelineConfig
 from control_plane.pipelines.service import (
     RunView,
     WatchResult,
+    begin,
     compile_pipeline,
+    execute,
     get_run,
     list_runs,
     load_config,
     observe,
     run,
     submit_run,
+    watch_begin,
     watch_once,
 )
 
 __all__ = [
-    "PipelineConfig", "RunView", "WatchResult", "compile_pipeline", "get_run", "list_runs", "load_config",
-    "observe", "run", "submit_run", "watch_once",
+    "PipelineConfig", "RunView", "WatchResult", "begin", "compile_pipeline", "execute", "get_run", "list_runs",
+    "load_config", "observe", "run", "submit_run", "watch_begin", "watch_once",
 ]

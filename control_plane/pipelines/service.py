@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from control_plane import audit
+from control_plane import audit, identity
 from control_plane.errors import MlctlError, NotFound, PipelineFailed
 from control_plane.events import emit, read_event_log
 from control_plane.output import info
@@ -30,8 +30,7 @@ from control_plane.pipelines.config import PipelineConfig
 from control_plane.pipelines.models import PipelineChangeRow, PipelineRunRow
 from control_plane.registry.lineage import code_commit, parse_dataset, parse_features
 from control_plane.registry.service import now
-from control_plane.settings import actor as current_actor
-from control_plane.settings import state_dir
+from control_plane.settings import mlctl_home, state_dir
 from control_plane.store import session_scope
 
 StatusCallback = Callable[[dict[str, dict[str, Any]]], None]
@@ -120,17 +119,11 @@ def _update(run_id: str, **fields: Any) -> PipelineRunRow:
         return row
 
 
-def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigger: str = "manual",
-        key: str | None = None, force: bool = False, on_status: StatusCallback | None = None) -> RunView:
-    """Run the pipeline on the local engine for ``dataset`` (``URI@DIGEST``); returns the run.
-
-    Raises the failed step's error (``DataTestFailed``, ``TrainingFailed``, ``EvaluationFailed``,
-    ``PipelineFailed``) after recording it."""
-    from control_plane.pipelines.engines import (
-        LocalEngine,  # lazy: kfp (~2 s); CLI start-up imports this module
-    )
-
-    subject = f"pipeline/{cfg.name}"
+def begin(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigger: str = "manual",
+          key: str | None = None, force: bool = False) -> RunView:
+    """Check the inputs and record a run of ``cfg`` (status ``running``, its start audited), or
+    return the earlier run these inputs already trained (``reused``; ``force`` trains again).
+    ``execute`` then drives it: apart, so that a server can answer with the run id at once."""
     dataset = _check_dataset(dataset)
     if features:
         parse_features(features)
@@ -140,17 +133,33 @@ def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigg
         if done is not None:
             return RunView.from_row(done, reused=True)
     run_id = f"{cfg.name}-{uuid.uuid4().hex[:12]}"
-    who = current_actor() or "unknown"
+    who = identity.current().name  # the acting identity: verified, asserted (dev tier) or the OS user
     with session_scope() as s:
-        s.add(PipelineRunRow(id=run_id, pipeline=cfg.name, engine="local", trigger=trigger, change_key=key,
+        row = PipelineRunRow(id=run_id, pipeline=cfg.name, engine="local", trigger=trigger, change_key=key,
                              dataset=dataset, features=features, status="running", steps="{}", result="{}",
-                             created_by=who, created_at=_now()))
-        audit.record(action="pipeline.run", subject=subject,
+                             created_by=who, created_at=_now())
+        s.add(row)
+        audit.record(action="pipeline.run", subject=f"pipeline/{cfg.name}",
                      details={"run_id": run_id, "dataset": dataset, "features": features, "trigger": trigger,
                               "engine": "local", "phase": "start"}, session=s)
+        s.flush()
+        s.expunge(row)
+    return RunView.from_row(row)
+
+
+def execute(cfg: PipelineConfig, started: RunView, *, on_status: StatusCallback | None = None) -> RunView:
+    """Drive the run ``begin`` recorded on the local engine to its end; records the outcome.
+
+    Raises the failed step's error (``DataTestFailed``, ``TrainingFailed``, ``EvaluationFailed``,
+    ``PipelineFailed``) after recording it."""
+    from control_plane.pipelines.engines import (
+        LocalEngine,  # lazy: kfp (~2 s); CLI start-up imports this module
+    )
+
+    subject, run_id, dataset = f"pipeline/{cfg.name}", started.run_id, started.dataset
     run_dir = state_dir("pipelines", "runs", run_id)
     try:
-        local = LocalEngine().run(cfg, dataset=dataset, features=features, run_id=run_id, run_dir=run_dir,
+        local = LocalEngine().run(cfg, dataset=dataset, features=started.features, run_id=run_id, run_dir=run_dir,
                                   code_commit=_code_commit(cfg), on_status=on_status)
     except MlctlError as exc:
         step = getattr(exc, "step", None) or None
@@ -171,6 +180,16 @@ def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigg
                  details={"run_id": run_id, "registered": registered, "phase": "finish", "status": "succeeded"})
     _emit("pipeline.succeeded", cfg, run_id, {"registered": registered, "dataset": dataset})
     return RunView.from_row(row)
+
+
+def run(cfg: PipelineConfig, *, dataset: str, features: str | None = None, trigger: str = "manual",
+        key: str | None = None, force: bool = False, on_status: StatusCallback | None = None) -> RunView:
+    """Run the pipeline on the local engine for ``dataset`` (``URI@DIGEST``); returns the run.
+
+    Raises the failed step's error (``DataTestFailed``, ``TrainingFailed``, ``EvaluationFailed``,
+    ``PipelineFailed``) after recording it."""
+    started = begin(cfg, dataset=dataset, features=features, trigger=trigger, key=key, force=force)
+    return started if started.reused else execute(cfg, started, on_status=on_status)
 
 
 def _emit(kind: str, cfg: PipelineConfig, run_id: str, data: dict[str, Any]) -> None:
@@ -236,7 +255,7 @@ def _claim(cfg: PipelineConfig, obs: Observation) -> bool:
         with session_scope() as s:
             s.add(PipelineChangeRow(pipeline=cfg.name, change_key=obs.key, source=obs.source,
                                     detail=json.dumps(obs.detail, sort_keys=True),
-                                    seen_by=current_actor() or "unknown", seen_at=_now()))
+                                    seen_by=identity.current().name, seen_at=_now()))
     except IntegrityError:
         return False
     return True
@@ -258,28 +277,54 @@ def watch_once(cfg: PipelineConfig, *, on_status: StatusCallback | None = None, 
     """Look once: a new object version / ETag of the source or another feature-set schema starts
     exactly one run; an input already seen starts nothing. ``adopt`` records what is there now as
     seen without training (when a watch starts on data that production was already trained on)."""
+    result, finish = watch_begin(cfg, adopt=adopt)
+    return result if finish is None else finish(on_status)
+
+
+WatchFinish = Callable[[StatusCallback | None], WatchResult]
+
+
+def watch_begin(cfg: PipelineConfig, *, adopt: bool = False) -> tuple[WatchResult, WatchFinish | None]:
+    """The quick half of ``watch_once``: look, claim the change, and begin its run. Returns the
+    result so far and, when a run was begun, what drives it to its end (a server runs that part in
+    the background and answers with the run at once)."""
     obs = observe(cfg)
     summary = {"dataset": obs.dataset, "features": obs.features, **obs.detail}
     if not _claim(cfg, obs):
-        return WatchResult(changed=False, observation=summary)
+        return WatchResult(changed=False, observation=summary), None
     audit.record(action="pipeline.watch", subject=f"pipeline/{cfg.name}",
                  details={"change": summary, "change_key": obs.key, "adopted": adopt})
     if adopt:
-        return WatchResult(changed=False, observation={**summary, "adopted": True})
+        return WatchResult(changed=False, observation={**summary, "adopted": True}), None
     key = change_key(cfg, _check_dataset(obs.dataset), obs.features)  # the same key a manual run computes
     try:
-        view = run(cfg, dataset=obs.dataset, features=obs.features, trigger="watch", key=key,
-                   on_status=on_status)
+        started = begin(cfg, dataset=obs.dataset, features=obs.features, trigger="watch", key=key)
     except PipelineFailed as exc:
-        # The change is consumed: the same bytes never train twice. Fix the data (a new version)
-        # or run by hand with --force after fixing the pipeline.
-        last = _latest_for_key(cfg.name, key)
-        _link(cfg, obs, last.id if last else None)
-        return WatchResult(changed=True, observation=summary, run=RunView.from_row(last) if last else None,
-                           error={"step": exc.step, "message": exc.message, "hint": exc.hint,
-                                  "exit_code": exc.exit_code})
-    _link(cfg, obs, view.run_id)
-    return WatchResult(changed=True, observation=summary, run=view)
+        return _watch_failed(cfg, obs, summary, key, exc), None
+    if started.reused:
+        _link(cfg, obs, started.run_id)
+        return WatchResult(changed=True, observation=summary, run=started), None
+
+    def finish(on_status: StatusCallback | None = None) -> WatchResult:
+        try:
+            view = execute(cfg, started, on_status=on_status)
+        except PipelineFailed as exc:
+            return _watch_failed(cfg, obs, summary, key, exc)
+        _link(cfg, obs, view.run_id)
+        return WatchResult(changed=True, observation=summary, run=view)
+
+    return WatchResult(changed=True, observation=summary, run=started), finish
+
+
+def _watch_failed(cfg: PipelineConfig, obs: Observation, summary: dict[str, Any], key: str,
+                  exc: PipelineFailed) -> WatchResult:
+    # The change is consumed: the same bytes never train twice. Fix the data (a new version)
+    # or run by hand with --force after fixing the pipeline.
+    last = _latest_for_key(cfg.name, key)
+    _link(cfg, obs, last.id if last else None)
+    return WatchResult(changed=True, observation=summary, run=RunView.from_row(last) if last else None,
+                       error={"step": exc.step, "message": exc.message, "hint": exc.hint,
+                              "exit_code": exc.exit_code})
 
 
 def _latest_for_key(pipeline: str, key: str) -> PipelineRunRow | None:
@@ -320,7 +365,23 @@ def get_run(run_id: str) -> RunView:
                                .limit(5)).scalars().all()
             raise NotFound(f"pipeline run {run_id!r} does not exist",
                            hint=f"recent runs: {', '.join(recent)}" if recent else "start one: mlctl pipeline run NAME")
-        return RunView.from_row(row)
+        view = RunView.from_row(row)
+    if view.status == "running" and view.engine == "local":
+        view.steps = _live_steps(run_id)
+    return view
+
+
+def _live_steps(run_id: str) -> dict[str, Any]:
+    """A running run's step states, from the status files its steps write (the row has them only
+    at the end): what ``status`` shows while it runs, here or through a server."""
+    status_dir = mlctl_home() / "pipelines" / "runs" / run_id / "status"
+    if not status_dir.is_dir():
+        return {}
+    from control_plane.pipelines.engines import (
+        read_status,  # lazy: kfp (~2 s); CLI start-up imports this module
+    )
+
+    return read_status(status_dir)
 
 
 def list_runs(pipeline: str | None = None, limit: int = 50) -> list[RunView]:
@@ -354,7 +415,7 @@ def submit_run(cfg: PipelineConfig, *, dataset: str, features: str | None, image
         row = PipelineRunRow(id=run_id, pipeline=cfg.name, engine="kubeflow", trigger="manual",
                              change_key=change_key(cfg, dataset, features), dataset=dataset, features=features,
                              status="submitted", steps="{}", result=json.dumps(info, default=str),
-                             created_by=current_actor() or "unknown", created_at=_now())
+                             created_by=identity.current().name, created_at=_now())
         s.add(row)
         audit.record(action="pipeline.run", subject=subject,
                      details={"run_id": run_id, "engine": "kubeflow", "host": host, "dataset": dataset,

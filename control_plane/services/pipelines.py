@@ -9,8 +9,9 @@ entries (start and finish), the watcher its ``pipeline.watch`` entry.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,16 @@ from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
 from control_plane.services.context import Context
 
 __all__ = [
-    "CompileView", "DefinedView", "RunResultView", "RunStatusView", "RunsView", "WatchView", "compile_pipeline",
-    "config", "defined", "last_run", "list_runs", "run", "status", "steps_table", "watch",
+    "SUBMITTED_HEADER", "CompileView", "DefinedView", "Detach", "RunResultView", "RunStatusView", "RunsView",
+    "WatchView",
+    "compile_pipeline", "config", "defined", "last_run", "list_runs", "run", "start", "status", "steps_table", "watch",
+    "watch_start",
 ]
+
+# How a front end runs the long part of a verb elsewhere (the server: a background job); the
+# request answers as soon as the run is recorded.
+Detach = Callable[[Callable[[], Any]], None]
+SUBMITTED_HEADER = "X-Mlctl-Submitted-To"  # over HTTP, --engine kubeflow: the KFP endpoint the run went to
 
 
 def config(ctx: Context, name: str | None, path: Path | None = None, env: str | None = None) -> PipelineConfig:
@@ -204,6 +212,32 @@ def run(ctx: Context, cfg: PipelineConfig, *, dataset: str, features: str | None
     with ctx.acting():
         return RunResultView(pipelines.run(cfg, dataset=dataset, features=features, force=force,
                                            on_status=on_status))
+
+
+def start(ctx: Context, cfg: PipelineConfig, *, dataset: str, features: str | None, force: bool,
+          detach: Detach) -> RunResultView:
+    """``run`` on the local engine with its long part detached: authorized, inputs checked and the
+    run recorded now (its id in the view, status ``running``), driven to its end by ``detach``.
+    Inputs already trained answer with that run (``reused``), starting nothing."""
+    if not dataset:
+        raise MlctlError("--dataset is required", hint="pin the data: --dataset URI@sha256:<64 hex>", exit_code=2)
+    _authorize_run(ctx, cfg)
+    with ctx.acting():
+        started = pipelines.begin(cfg, dataset=dataset, features=features, force=force)
+    if not started.reused:
+        detach(functools.partial(pipelines.execute, cfg, started))
+    return RunResultView(started)
+
+
+def watch_start(ctx: Context, cfg: PipelineConfig, *, adopt: bool, detach: Detach) -> WatchView:
+    """``watch`` with the run a change starts detached (see ``start``): the view is the look, with
+    the run begun (status ``running``) when there was a change."""
+    _authorize_run(ctx, cfg)
+    with ctx.acting():
+        result, finish = pipelines.watch_begin(cfg, adopt=adopt)
+    if finish is not None:
+        detach(functools.partial(finish, None))
+    return WatchView(result)
 
 
 def watch(ctx: Context, cfg: PipelineConfig, *, on_status: StatusCallback | None = None,
