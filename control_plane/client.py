@@ -29,7 +29,6 @@ from control_plane.audit.records import AuditReport
 from control_plane.emulator import ca
 from control_plane.errors import (
     EXIT_IN_PROGRESS,
-    Conflict,
     DataTestFailed,
     EvaluationFailed,
     InfraError,
@@ -43,11 +42,12 @@ from control_plane.errors import (
 )
 from control_plane.events import TYPE_PREFIX
 from control_plane.identity import Actor, VerifiedIdentity, login, tokens
-from control_plane.pii import Finding, refuse_unless_classified
+from control_plane.pii import Finding
 from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
 from control_plane.registry import lineage as lin
 from control_plane.registry import parse_ref
-from control_plane.registry.export import ExportResult, default_key_path
+from control_plane.registry.export import ExportResult, default_key_path, write_public_key
+from control_plane.registry.export import check_target as check_export_target
 from control_plane.registry.signing import VerifyResult
 from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
@@ -289,15 +289,7 @@ class RemoteModels:
         at ``directory``; on any failure nothing is left behind, as locally."""
         name, version = parse_ref(ref)
         key_path = public_key_out if public_key_out is not None else default_key_path(directory)
-        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-            raise Conflict(f"{directory} exists and is not an empty directory",
-                           hint="export into a new directory (nothing is overwritten)")
-        if key_path.exists():
-            raise Conflict(f"{key_path} exists", hint="remove it, or pass --public-key-out FILE")
-        if key_path.resolve().is_relative_to(directory.resolve()):
-            raise MlctlError(f"--public-key-out {key_path} is inside {directory}",
-                             hint="keep the key outside the model directory: a file the signature does not "
-                             "list is refused by every verifier", exit_code=2)
+        check_export_target(directory, key_path)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.export-", dir=directory.parent))
         try:
@@ -315,10 +307,7 @@ class RemoteModels:
             os.chmod(directory, 0o700)  # model bytes may be confidential: private until the user shares them
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
+        write_public_key(key_path, pem)
         return models.ExportView(ExportResult(
             ref=sent["ref"], root_digest=sent["root_digest"], directory=str(directory),
             signature=str(directory / SIGNATURE_FILENAME), public_key=str(key_path), key_id=sent["key_id"],
@@ -424,14 +413,7 @@ class RemoteMonitor:
             raise NotFound(f"{path} does not exist", hint="give the sample input or feature data file to scan")
         d = self._post_files("/v1/pii/scans", {"path": str(path), "classification": classification},
                             {"data": path.resolve()})  # resolved: `.` has no name to pack under
-        findings = [Finding(**f) for f in d["findings"]]
-        refusal: MlctlError | None = None
-        if classification is not None:
-            try:
-                refuse_unless_classified(findings, classification)
-            except MlctlError as exc:
-                refusal = exc
-        return pii_service.ScanView(path, classification, findings, refusal)
+        return pii_service.judged(path, classification, [Finding(**f) for f in d["findings"]])
 
 
 class RemoteAudit:
@@ -460,13 +442,7 @@ class RemoteAudit:
 
     def export(self, path: Path, **filters: Any) -> audit_service.ExportView:
         """The server's JSON lines, written here as the local command writes them (0600)."""
-        to_stdout = str(path) == "-"
-        if not to_stdout:
-            if path.is_dir():
-                raise UsageError(f"{path} is a directory", hint=f"name a file in it, e.g. {path / 'trail.jsonl'}")
-            if not path.parent.is_dir():
-                raise NotFound(f"directory {path.parent} does not exist",
-                               hint=f"create it first (mkdir -p {path.parent}), or export to - for stdout")
+        to_stdout = audit_service.check_export_path(path)
         params = {k: v for k, v in filters.items() if v is not None}
         r = self.api.request("GET", "/v1/audit/export", params=params)
         body = r.text

@@ -54,6 +54,28 @@ def default_key_path(directory: Path) -> Path:
     return directory.parent / f"{directory.name}.pub.pem"
 
 
+
+def check_target(target: Path, key_path: Path) -> None:
+    """Where an export may go (here and in the CLI's download from a server): a new or empty
+    directory, a key file that does not exist yet and lies outside it."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise Conflict(f"{target} exists and is not an empty directory",
+                       hint="export into a new directory (nothing is overwritten)")
+    if key_path.exists():
+        raise Conflict(f"{key_path} exists", hint="remove it, or pass --public-key-out FILE")
+    if key_path.resolve().is_relative_to(target.resolve()):
+        raise MlctlError(f"--public-key-out {key_path} is inside {target}",
+                         hint="keep the key outside the model directory: a file the signature does not "
+                         "list is refused by every verifier", exit_code=2)
+
+def write_public_key(key_path: Path, pem: bytes) -> None:
+    """The verifying key beside an export: a new file (never overwritten), public (0644)."""
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+
+
 def export(name: str, version: str, dest: str | Path, *, public_key_out: str | Path | None = None) -> ExportResult:
     """Write NAME:V into ``dest`` (which must not exist, or be empty) with ``model.sig``, and the
     signer's public key to ``public_key_out`` (default ``<dest>.pub.pem``). The copy is verified
@@ -66,15 +88,7 @@ def export(name: str, version: str, dest: str | Path, *, public_key_out: str | P
     bundle, pem = signature_material(name, version)  # VerificationFailed when unsigned
     target = Path(dest)
     key_path = Path(public_key_out) if public_key_out is not None else default_key_path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise Conflict(f"{target} exists and is not an empty directory",
-                       hint="export into a new directory (nothing is overwritten)")
-    if key_path.exists():
-        raise Conflict(f"{key_path} exists", hint="remove it, or pass --public-key-out FILE")
-    if key_path.resolve().is_relative_to(target.resolve()):
-        raise MlctlError(f"--public-key-out {key_path} is inside {target}",
-                         hint="keep the key outside the model directory: a file the signature does not "
-                         "list is refused by every verifier", exit_code=2)
+    check_target(target, key_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Staged beside the target (same file system, private 0700) and renamed into place once verified.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
@@ -92,10 +106,7 @@ def export(name: str, version: str, dest: str | Path, *, public_key_out: str | P
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_public_key(key_path, pem)
     out = ExportResult(ref=mv.ref, root_digest=mv.root_digest, directory=str(target),
                        signature=str(target / SIGNATURE_FILENAME), public_key=str(key_path),
                        key_id=result.key_id, files=result.files)

@@ -210,17 +210,24 @@ class ExportView:
         yield Text(f"exported {self.entries} entries to {self.path}")
 
 
+def check_export_path(path: Path) -> bool:
+    """Where an export may be written (here, and by the CLI for a server's export); True for ``-``
+    (stdout)."""
+    if str(path) == "-":
+        return True
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", hint=f"name a file in it, e.g. {path / 'trail.jsonl'}")
+    if not path.parent.is_dir():
+        raise NotFound(f"directory {path.parent} does not exist",
+                       hint=f"create it first (mkdir -p {path.parent}), or export to - for stdout")
+    return False
+
+
 def export(ctx: Context, path: Path, *, model: str | None = None, actor: str | None = None,
            since: str | None = None) -> ExportView:
     """Write the entries (each with its signed checkpoint) as JSONL to ``path`` (0600), or return them
     for stdout when ``path`` is ``-`` (``audit.export``; audited)."""
-    to_stdout = str(path) == "-"
-    if not to_stdout:
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory", hint=f"name a file in it, e.g. {path / 'trail.jsonl'}")
-        if not path.parent.is_dir():
-            raise NotFound(f"directory {path.parent} does not exist",
-                           hint=f"create it first (mkdir -p {path.parent}), or export to - for stdout")
+    to_stdout = check_export_path(path)
     cutoff = since_cutoff(since)
     ctx.authorize("audit.export", "-" if to_stdout else str(path))
     with ctx.acting():

@@ -42,11 +42,15 @@ class ScanView:
 
 def scan(ctx: Context, path: Path, *, classification: str | None = None) -> ScanView:
     """Emirates IDs, +971 phones, e-mails, AE IBANs and card numbers in ``path``, by kind and place."""
-    findings = scan_path(path)
+    return judged(path, classification, scan_path(path))
+
+
+def judged(path: Path, classification: str | None, findings: Sequence[Finding]) -> ScanView:
+    """The findings with the classification rule applied (here, and by the CLI to a server's scan)."""
     refusal: MlctlError | None = None
     if classification is not None:
         try:
-            refuse_unless_classified(findings, classification)
+            refuse_unless_classified(list(findings), classification)
         except MlctlError as exc:
             refusal = exc
     return ScanView(path, classification, findings, refusal)

@@ -79,15 +79,20 @@ def _extract(archive: Path, into: Path, limit: int, what: str) -> None:
                          hint="send the body `mlctl model register` builds (application/x-tar)") from None
 
 
-def unpack_upload(archive: Path, into: Path, limit: int) -> Upload:
+def _unpack_request(archive: Path, into: Path, limit: int, hint: str) -> dict[str, Any]:
+    """Extract an upload under ``into`` and read its request (the JSON object every upload starts with)."""
     _extract(archive, into, limit, "upload")
     try:
         request = json.loads((into / _REQUEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"upload: {_REQUEST} is missing or not JSON ({exc})",
-                         hint="send the body `mlctl model register` builds") from None
+        raise UsageError(f"upload: {_REQUEST} is missing or not JSON ({exc})", hint=hint) from None
     if not isinstance(request, dict):
-        raise UsageError(f"upload: {_REQUEST} is not a JSON object", hint="send the body `mlctl model register` builds")
+        raise UsageError(f"upload: {_REQUEST} is not a JSON object", hint=hint)
+    return request
+
+
+def unpack_upload(archive: Path, into: Path, limit: int) -> Upload:
+    request = _unpack_request(archive, into, limit, "send the body `mlctl model register` builds")
     model_dir = into / _MODEL
     if not model_dir.is_dir():
         raise UsageError("upload: no model/ directory in the archive", hint="send the body `mlctl model register` builds")
@@ -124,14 +129,7 @@ def pack_files(request: dict[str, Any], files: dict[str, Path], out: Path) -> Pa
 
 def unpack_files(archive: Path, into: Path, limit: int) -> tuple[dict[str, Any], dict[str, Path]]:
     """``pack_files``' request and slot -> the unpacked file or directory (under ``into``)."""
-    _extract(archive, into, limit, "upload")
-    try:
-        request = json.loads((into / _REQUEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"upload: {_REQUEST} is missing or not JSON ({exc})",
-                         hint="send the body the mlctl client builds") from None
-    if not isinstance(request, dict):
-        raise UsageError(f"upload: {_REQUEST} is not a JSON object", hint="send the body the mlctl client builds")
+    request = _unpack_request(archive, into, limit, "send the body the mlctl client builds")
     files: dict[str, Path] = {}
     root = into / _FILES
     for slot in sorted(root.iterdir()) if root.is_dir() else []:

@@ -4,10 +4,11 @@ file derived from the sample (small grids keep the KFP local runs short)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -52,3 +53,28 @@ def pipeline_file(tmp_path: Path) -> Callable[..., Path]:
 
     return write
 
+
+BUCKET = "uae-local-model-artifacts"  # blueprints/uae-local.yaml's model bucket
+
+
+@pytest.fixture()
+def bucket(aws_emulator: str) -> Iterator[object]:
+    """The environment's bucket on the session's AWS emulator, versioned. The emulator may already
+    hold it (an infra test applied the stacks): then it is used empty and left as found."""
+    s3 = boto3.client("s3", endpoint_url=aws_emulator, region_name="me-central-1")
+
+    def empty() -> None:
+        for v in s3.list_object_versions(Bucket=BUCKET).get("Versions", []):
+            s3.delete_object(Bucket=BUCKET, Key=v["Key"], VersionId=v["VersionId"])
+
+    created = True
+    try:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        created = False
+        empty()
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    yield s3
+    empty()
+    if created:
+        s3.delete_bucket(Bucket=BUCKET)

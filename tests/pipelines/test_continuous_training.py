@@ -7,34 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 
-import boto3
 import pytest
 
-BUCKET = "uae-local-model-artifacts"
+from tests.pipelines.conftest import BUCKET
+
 KEY = "datasets/digits/train.csv"
-
-
-@pytest.fixture()
-def bucket(aws_emulator: str) -> object:
-    s3 = boto3.client("s3", endpoint_url=aws_emulator, region_name="me-central-1")
-
-    def empty() -> None:
-        for v in s3.list_object_versions(Bucket=BUCKET).get("Versions", []):
-            s3.delete_object(Bucket=BUCKET, Key=v["Key"], VersionId=v["VersionId"])
-
-    # The session's emulator may already hold the environment's bucket (an infra test applied the
-    # stacks): use it empty, and leave it as found.
-    created = True
-    try:
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        created = False
-        empty()
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield s3
-    empty()
-    if created:
-        s3.delete_bucket(Bucket=BUCKET)
 
 
 def test_dataset_change_on_the_emulator_trains_once_and_registers_a_signed_version(bucket, datasets, tmp_path):

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.cli_runner import Result, run_mlctl
+
 
 @dataclass
 class Api:
@@ -58,3 +60,16 @@ def signed_fraud(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> s
     registry.sign("fraud", "1")
     monkeypatch.delenv("MLCTL_ACTOR")
     return "fraud:1"
+
+
+def both(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> tuple[Result, Result]:
+    """``mlctl ARGS`` through the server, then the same command on the local store (the server runs
+    in the test's $MLCTL_HOME, so both act on one store; the local run acts as the logged-in user's
+    name, asserted): what the remote tests compare."""
+    through = run_mlctl(*args, in_process=True)
+    monkeypatch.delenv("MLCTL_SERVER")
+    try:
+        here = run_mlctl(*args, in_process=True)
+    finally:
+        monkeypatch.setenv("MLCTL_SERVER", api.url)
+    return through, here

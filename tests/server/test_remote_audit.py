@@ -14,8 +14,8 @@ from sqlalchemy import update
 from control_plane import audit
 from control_plane.audit.models import AuditRow
 from control_plane.store import session_scope
-from tests.cli_runner import Result, run_mlctl
-from tests.server.conftest import Api
+from tests.cli_runner import run_mlctl
+from tests.server.conftest import Api, both
 
 
 @pytest.fixture()
@@ -24,15 +24,6 @@ def served(api: Api, signed_fraud: str, monkeypatch: pytest.MonkeyPatch) -> Api:
     api.oidc.login("ali")  # the auditor
     return api
 
-
-def both(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> tuple[Result, Result]:
-    through = run_mlctl(*args, in_process=True)
-    monkeypatch.delenv("MLCTL_SERVER")
-    try:
-        here = run_mlctl(*args, in_process=True)
-    finally:
-        monkeypatch.setenv("MLCTL_SERVER", api.url)
-    return through, here
 
 
 def test_checkpoint_prove_and_consistency_are_the_local_results(served: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from control_plane import audit, registry
-from tests.cli_runner import Result, run_mlctl
+from tests.cli_runner import run_mlctl
 from tests.registry.conftest import make_model
-from tests.server.conftest import Api
+from tests.server.conftest import Api, both
 
 
 @pytest.fixture()
@@ -23,17 +23,6 @@ def served(api: Api, signed_fraud: str, monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setenv("MLCTL_SERVER", api.url)
     return api
 
-
-def both(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> tuple[Result, Result]:
-    """``mlctl ARGS`` through the server, then the same command on the local store (same user, same
-    store: the server runs in this test's $MLCTL_HOME)."""
-    through = run_mlctl(*args, in_process=True)
-    monkeypatch.delenv("MLCTL_SERVER")
-    try:
-        here = run_mlctl(*args, in_process=True)
-    finally:
-        monkeypatch.setenv("MLCTL_SERVER", api.url)
-    return through, here
 
 
 def test_list_and_show_are_the_local_views(served: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,10 +19,10 @@ from sklearn.datasets import load_breast_cancer
 
 from control_plane import audit, registry
 from control_plane.events import read_event_log
-from tests.cli_runner import Result, run_mlctl
+from tests.cli_runner import run_mlctl
 from tests.monitor.models import build_degraded, build_good
 from tests.monitor.test_pii import EID
-from tests.server.conftest import Api
+from tests.server.conftest import Api, both
 
 
 @pytest.fixture()
@@ -34,17 +34,6 @@ def served(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setenv("MLCTL_SERVER", api.url)
     return api
 
-
-def both(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> tuple[Result, Result]:
-    """``mlctl ARGS`` through the server, then the same command on the local store (the server runs
-    in this test's $MLCTL_HOME; the local run acts as the logged-in user's name, asserted)."""
-    through = run_mlctl(*args, in_process=True)
-    monkeypatch.delenv("MLCTL_SERVER")
-    try:
-        here = run_mlctl(*args, in_process=True)
-    finally:
-        monkeypatch.setenv("MLCTL_SERVER", api.url)
-    return through, here
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, api: Api, user: str) -> None:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 from control_plane import audit, pipelines
 from control_plane.settings import PACKAGE_ROOT
-from tests.cli_runner import Result, run_mlctl
-from tests.pipelines.conftest import datasets, pin  # noqa: F401  (datasets: the session's sample data sets)
-from tests.server.conftest import Api
+from tests.cli_runner import run_mlctl
+from tests.pipelines.conftest import BUCKET, bucket, datasets, pin  # noqa: F401  (bucket, datasets: fixtures)
+from tests.server.conftest import Api, both
 
 SAMPLE = PACKAGE_ROOT / "samples" / "pipeline"
-BUCKET = "uae-local-model-artifacts"
 
 
 @pytest.fixture()
@@ -41,38 +38,7 @@ def served(api: Api, mlctl_home: Path, monkeypatch: pytest.MonkeyPatch) -> Api:
     return api
 
 
-@pytest.fixture()
-def bucket(aws_emulator: str) -> Iterator[object]:
-    """The environment's bucket on the session's AWS emulator, versioned, left as found."""
-    s3 = boto3.client("s3", endpoint_url=aws_emulator, region_name="me-central-1")
 
-    def empty() -> None:
-        for v in s3.list_object_versions(Bucket=BUCKET).get("Versions", []):
-            s3.delete_object(Bucket=BUCKET, Key=v["Key"], VersionId=v["VersionId"])
-
-    created = True
-    try:
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        created = False
-        empty()
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield s3
-    empty()
-    if created:
-        s3.delete_bucket(Bucket=BUCKET)
-
-
-def both(monkeypatch: pytest.MonkeyPatch, api: Api, *args: str) -> tuple[Result, Result]:
-    """``mlctl ARGS`` through the server, then the same command on the local store (same user, same
-    store: the server runs in this test's $MLCTL_HOME)."""
-    through = run_mlctl(*args, in_process=True)
-    monkeypatch.delenv("MLCTL_SERVER")
-    try:
-        here = run_mlctl(*args, in_process=True)
-    finally:
-        monkeypatch.setenv("MLCTL_SERVER", api.url)
-    return through, here
 
 
 def _s3_pin(s3: object, key: str, path: Path) -> str:
