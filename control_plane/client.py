@@ -16,8 +16,9 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -71,6 +72,12 @@ class RemoteError(MlctlError):
         self.kind = kind
         self.status = status
 
+    @classmethod
+    def from_body(cls, err: dict[str, Any], status: int) -> RemoteError:
+        """From the API's ``{"error": {message, hint, exit_code, kind}}`` (server/errors.py)."""
+        return cls(str(err.get("message")), hint=err.get("hint"), exit_code=int(err.get("exit_code", 1)),
+                   kind=str(err.get("kind", "")), status=status)
+
 
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback address (names other than localhost are not resolved)."""
@@ -82,6 +89,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+T = TypeVar("T")
+
+
+def polled(fetch: Callable[[], T], finished: Callable[[T], bool], interval: float) -> Iterator[T]:
+    """What ``fetch`` answers, once every ``interval`` seconds, until ``finished`` says so (that
+    answer is the last one): how the client follows work the server runs in the background."""
+    while True:
+        value = fetch()
+        yield value
+        if finished(value):
+            return
+        time.sleep(interval)
+
+
 class ApiClient:
     def __init__(self, base_url: str, *, ca_file: Path | None = None, timeout: float = 60.0) -> None:
         parts = urlsplit(base_url)
@@ -91,8 +112,10 @@ class ApiClient:
             raise PolicyViolation(f"{base_url} is plain HTTP to another host: the token would travel in clear",
                                   hint="use https:// (mlctl server serves TLS by default)")
         self.base_url = base_url.rstrip("/")
-        self._verify = self._trust(parts.scheme, parts.hostname, ca_file)
-        self._timeout = timeout
+        # One connection pool per command: a release or pipeline followed once a second reuses the
+        # TLS session instead of a handshake per look (connections open lazily, close at exit).
+        self._http = httpx.Client(base_url=self.base_url, verify=self._trust(parts.scheme, parts.hostname, ca_file),
+                                  timeout=timeout)
 
     @staticmethod
     def _trust(scheme: str, host: str, ca_file: Path | None) -> ssl.SSLContext | bool:
@@ -132,8 +155,7 @@ class ApiClient:
         (bytes or a file, streamed); ``into``: write the response body to this file as it arrives."""
         sent = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
         try:
-            with httpx.Client(base_url=self.base_url, verify=self._verify, timeout=self._timeout) as client, \
-                    client.stream(method, path, json=json, params=params, content=content, headers=sent) as r:
+            with self._http.stream(method, path, json=json, params=params, content=content, headers=sent) as r:
                 if r.status_code < 400 and into is not None:
                     with into.open("wb") as fh:
                         for chunk in r.iter_bytes():
@@ -149,8 +171,7 @@ class ApiClient:
             except (ValueError, KeyError, TypeError):
                 raise InfraError(f"the mlctl server answered {r.status_code} without an error body",
                                  hint=f"check the server's log ({self.base_url})") from None
-            raise RemoteError(str(err.get("message")), hint=err.get("hint"), exit_code=int(err.get("exit_code", 1)),
-                              kind=str(err.get("kind", "")), status=r.status_code)
+            raise RemoteError.from_body(err, r.status_code)
         return r
 
 
@@ -209,14 +230,11 @@ class Remote:
 
     def _follow(self, service: str, poll: float, on_state: Any) -> Any:
         last = None
-        while True:
-            view = self.release_status(service)
+        for view in polled(lambda: self.release_status(service), lambda v: v.exit_code != EXIT_IN_PROGRESS, poll):
             if on_state is not None and view.state != last:
                 on_state(view.state)
                 last = view.state
-            if view.exit_code != EXIT_IN_PROGRESS:
-                return view
-            time.sleep(poll)
+        return view
 
 
 def _version(d: dict[str, Any]) -> ModelVersion:
@@ -337,19 +355,13 @@ class RemoteModels:
         started = self.api.call("POST", f"/v1/models/{name}/{version}/optimizations", json={
             "env": env, "target": target, "precision": precision, "signer": signer, "timeout": timeout})
         shown = 0
-        while True:
-            d = self.api.call("GET", f"/v1/optimizations/{started['id']}")
+        for d in polled(lambda: self.api.call("GET", f"/v1/optimizations/{started['id']}"), lambda d: d["done"], poll):
             for line in d["progress"][shown:]:
                 if progress is not None:
                     progress(line)
             shown = len(d["progress"])
-            if d["done"]:
-                break
-            time.sleep(poll)
         if d["error"] is not None:
-            e = d["error"]
-            raise RemoteError(str(e["message"]), hint=e.get("hint"), exit_code=int(e.get("exit_code", 1)),
-                              kind=str(e.get("kind", "")), status=int(e.get("status", 500)))
+            raise RemoteError.from_body(d["error"], int(d["error"].get("status", 500)))
         return models.OptimizeView(OptimizeResult(**d["result"]))
 
 
@@ -522,13 +534,9 @@ class RemotePipelines:
     def follow(self, run_id: str, *, on_status: StatusCallback | None = None,
                poll: float = 1.0) -> RunView:
         """Look at the run until it ends; its error, with the local exit code and class, if it failed."""
-        while True:
-            view = self._run(run_id)
+        for view in polled(lambda: self._run(run_id), lambda v: v.status != "running", poll):
             if on_status is not None:
                 on_status(view.steps)
-            if view.status != "running":
-                break
-            time.sleep(poll)
         if view.status == "failed":
             code = int(view.exit_code or PipelineFailed.exit_code)
             cls = self._FAILED.get(code)

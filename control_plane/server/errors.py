@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from control_plane.errors import Conflict, MlctlError, NotFound, PolicyViolation, UsageError
 from control_plane.server.auth import NotAuthenticated
-from control_plane.server.model_routes import UploadTooLarge
+from control_plane.server.uploads import UploadTooLarge
 
 __all__ = ["install"]
 

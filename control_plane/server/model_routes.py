@@ -23,43 +23,16 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from control_plane import environments
-from control_plane.errors import UsageError
 from control_plane.registry import lineage as lin
+from control_plane.server import uploads
 from control_plane.server.auth import caller
 from control_plane.services import Context, models, transfer
 
-__all__ = ["UploadTooLarge", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Context, Depends(caller)]
 EXPORT_HEADER = transfer.EXPORT_HEADER
-
-
-class UploadTooLarge(UsageError):
-    """→ 413: the upload is over the server's limit."""
-
-
-def _limit(ctx: Context) -> int:
-    return int(ctx.settings.server_max_upload_mb) * 1024 * 1024
-
-
-def _too_large(limit: int) -> UploadTooLarge:
-    return UploadTooLarge(f"the upload is over this server's limit of {limit // (1024 * 1024)} MiB",
-                          hint="register a smaller model, or ask the operator to raise MLCTL_SERVER_MAX_UPLOAD_MB")
-
-
-async def _receive(request: Request, into: Path, limit: int) -> None:
-    """Write the request body to ``into``, refusing (413) as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    size = 0
-    with into.open("wb") as fh:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            fh.write(chunk)
 
 
 def _environment_settings(ctx: Context, env: str | None) -> Context:
@@ -84,10 +57,10 @@ async def register(ctx: Caller, request: Request, name: str, version: str) -> An
     body is read, so a refused caller uploads nothing."""
     ref = f"{lin.check_name(name)}:{lin.check_version(version)}"
     await run_in_threadpool(ctx.authorize, "model.register", ref)
-    limit = _limit(ctx)
+    limit = uploads.limit(ctx)
     with tempfile.TemporaryDirectory(prefix="mlctl-upload-") as tmp:
         archive = Path(tmp) / "upload.tar"
-        await _receive(request, archive, limit)
+        await uploads.receive(request, archive, limit, smaller="register a smaller model")
         unpacked = await run_in_threadpool(transfer.unpack_upload, archive, Path(tmp) / "x", limit)
         return await run_in_threadpool(_register, ctx, name, version, unpacked)
 

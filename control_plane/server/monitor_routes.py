@@ -29,8 +29,8 @@ from control_plane import environments
 from control_plane.errors import MlctlError, NotFound, UsageError
 from control_plane.pii import Finding
 from control_plane.server import errors as api_errors
+from control_plane.server import uploads
 from control_plane.server.auth import caller
-from control_plane.server.model_routes import UploadTooLarge, _limit, _receive
 from control_plane.services import Context, models, monitoring, pii, transfer
 
 __all__ = ["router"]
@@ -41,12 +41,8 @@ _Request = TypeVar("_Request", bound=BaseModel)
 
 
 async def _upload(request: Request, ctx: Context, tmp: Path, what: str) -> tuple[dict[str, Any], dict[str, Path]]:
-    limit = _limit(ctx)
-    try:
-        await _receive(request, tmp / "upload.tar", limit)
-    except UploadTooLarge as exc:
-        raise UploadTooLarge(exc.message, hint=f"{what}, or ask the operator to raise MLCTL_SERVER_MAX_UPLOAD_MB") \
-            from None
+    limit = uploads.limit(ctx)
+    await uploads.receive(request, tmp / "upload.tar", limit, smaller=what)
     return await run_in_threadpool(transfer.unpack_files, tmp / "upload.tar", tmp / "x", limit)
 
 

@@ -37,15 +37,20 @@ class Upload:
     config: Path | None
 
 
+def _add_request(tar: tarfile.TarFile, request: dict[str, Any]) -> None:
+    """``request.json``, the first member of every upload."""
+    body = json.dumps(request).encode()
+    info = tarfile.TarInfo(_REQUEST)
+    info.size = len(body)
+    tar.addfile(info, io.BytesIO(body))
+
+
 def pack_upload(request: dict[str, Any], model_dir: Path, config: Path | None, out: Path) -> Path:
     """The upload tar of ``model_dir`` (its files, as ``mlctl model register`` reads them)."""
     if not model_dir.is_dir():
         raise UsageError(f"--path {model_dir}: not a directory", hint="give the directory holding the model files")
-    body = json.dumps(request).encode()
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(_REQUEST)
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
+        _add_request(tar, request)
         tar.add(model_dir, arcname=_MODEL, recursive=True)
         if config is not None:
             tar.add(config, arcname=f"{_CONFIG}/{config.name}")
@@ -117,11 +122,8 @@ _FILES = "files"
 
 def pack_files(request: dict[str, Any], files: dict[str, Path], out: Path) -> Path:
     """The upload tar of ``files`` (slot -> a file or directory on this machine) with ``request``."""
-    body = json.dumps(request).encode()
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(_REQUEST)
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
+        _add_request(tar, request)
         for slot, path in files.items():
             tar.add(path, arcname=f"{_FILES}/{slot}/{path.name}", recursive=True)
     return out
