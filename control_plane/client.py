@@ -27,7 +27,9 @@ from control_plane import identity
 from control_plane.approvals import Decision
 from control_plane.audit.heads import SignedHead
 from control_plane.audit.records import AuditReport
-from control_plane.emulator import ca
+from control_plane.drivers import gateway_addresses
+from control_plane.emulator import aws as emulator
+from control_plane.emulator import ca, idp
 from control_plane.errors import (
     EXIT_IN_PROGRESS,
     DataTestFailed,
@@ -52,16 +54,17 @@ from control_plane.registry.export import check_target as check_export_target
 from control_plane.registry.signing import VerifyResult
 from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
-from control_plane.services import models, monitoring, transfer
+from control_plane.services import models, monitoring, operations, transfer
 from control_plane.services import pii as pii_service
 from control_plane.services import pipelines as pipeline_service
 from control_plane.services.approvals import ApprovalView
 from control_plane.services.operations import IdentityView
 from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
+from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.settings import current as settings
 from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
-__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteMonitor", "RemotePipelines", "RemoteRun", "remote"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteLocal", "RemoteMonitor", "RemotePipelines", "RemoteRun", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -145,17 +148,21 @@ class ApiClient:
                     return fresh.access_token
         return cached.access_token
 
-    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        return self.request(method, path, json=json, params=params).json()
+    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+             timeout: float | None = None) -> Any:
+        return self.request(method, path, json=json, params=params, timeout=timeout).json()
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                 content: Any = None, headers: dict[str, str] | None = None,
-                into: Path | None = None) -> httpx.Response:
+                into: Path | None = None, timeout: float | None = None) -> httpx.Response:
         """One authenticated request; an API error raises RemoteError. ``content``: a body to send
-        (bytes or a file, streamed); ``into``: write the response body to this file as it arrives."""
+        (bytes or a file, streamed); ``into``: write the response body to this file as it arrives;
+        ``timeout``: seconds for a call the server runs in the request for long (``local up``)."""
         sent = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
+        wait: Any = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         try:
-            with self._http.stream(method, path, json=json, params=params, content=content, headers=sent) as r:
+            with self._http.stream(method, path, json=json, params=params, content=content, headers=sent,
+                                   timeout=wait) as r:
                 if r.status_code < 400 and into is not None:
                     with into.open("wb") as fh:
                         for chunk in r.iter_bytes():
@@ -186,6 +193,7 @@ class Remote:
         self.audit = RemoteAudit(api)
         self.monitor = RemoteMonitor(api)
         self.pipelines = RemotePipelines(api)
+        self.local = RemoteLocal(api)
 
     def whoami(self) -> Any:
         d = self.api.call("GET", "/v1/whoami")
@@ -427,6 +435,10 @@ class RemoteMonitor:
                             {"data": path.resolve()})  # resolved: `.` has no name to pack under
         return pii_service.judged(path, classification, [Finding(**f) for f in d["findings"]])
 
+    def replay(self) -> monitoring.ReplayView:
+        """``mlctl monitor replay``: the server re-delivers its dead-lettered events to its sinks."""
+        return monitoring.ReplayView(**self.api.call("POST", "/v1/events/replay"))
+
 
 class RemoteAudit:
     """``mlctl audit`` through the server: the same views as ``control_plane.services.audit``."""
@@ -464,6 +476,70 @@ class RemoteAudit:
                 fh.write(body)
             os.chmod(path, 0o600)
         return audit_service.ExportView(None if to_stdout else path, int(r.headers.get("X-Mlctl-Entries", "0")), body)
+
+
+class RemoteLocal:
+    """``mlctl local`` through the server: its embedded environment (server/local_routes.py), with
+    the same views as ``services.operations``. ``up``/``down``/``traffic`` run in the request, so
+    they wait ``LONG_S`` (traffic: its duration and that margin) instead of the usual minute."""
+
+    LONG_S = 300.0  # the emulator starts in seconds, tens on a busy host; the server answers when done
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    @staticmethod
+    def _env(blueprint: Path | None) -> str | None:
+        """A blueprint's name, which the server resolves among its own blueprints (never a path)."""
+        return None if blueprint is None or blueprint == DEFAULT_BLUEPRINT else blueprint.stem
+
+    @staticmethod
+    def _gateway(d: dict[str, Any], ca_cert: str | None = None) -> gateway_addresses.GatewayInfo:
+        port = urlsplit(d["url"]).port or 0
+        return gateway_addresses.GatewayInfo(d["url"], port, d["pid"], ca_cert or "")
+
+    @staticmethod
+    def _oidc(d: dict[str, Any]) -> idp.IdpInfo:
+        return idp.IdpInfo(d["issuer"], d["pid"])
+
+    def status(self, blueprint: Path) -> operations.LocalStatusView:
+        env = self._env(blueprint)
+        d = self.api.call("GET", "/v1/local", params={"env": env} if env else None)
+        return operations.LocalStatusView(emulator.EmulatorInfo(d["emulator"]["endpoint"], d["emulator"]["pid"]),
+                                          self._gateway(d["gateway"], d["ca"]["certificate"]),
+                                          self._oidc(d["oidc_provider"]), d["ca"]["sha256"])
+
+    def up(self, blueprint: Path) -> operations.LocalUpView:
+        d = self.api.call("POST", "/v1/local/up", json={"env": self._env(blueprint)}, timeout=self.LONG_S)
+        return operations.LocalUpView(emulator.EmulatorInfo(d["emulator"]["endpoint"], d["emulator"]["pid"]),
+                                      self._gateway(d["gateway"]), Path(d["ca"]["certificate"]), d["ca"]["sha256"],
+                                      self._oidc(d["oidc_provider"]), tuple(d.get("kept", ())))
+
+    def down(self) -> operations.LocalDownView:
+        d = self.api.call("POST", "/v1/local/down", json={}, timeout=self.LONG_S)
+        oidc = d["oidc_provider"]
+        return operations.LocalDownView(d["emulator"]["stopped"], d["gateway"]["stopped"],
+                                        d["model_servers"]["stopped"], oidc["stopped"], tuple(d.get("kept", ())),
+                                        self._oidc(oidc) if "issuer" in oidc else None)
+
+    def traffic(self, service: str, *, csv: Path, seconds: float, rate: float, tensor: str) -> operations.TrafficView:
+        """The CSV's rows are read here (the same checks as locally) and sent from the server."""
+        limits = operations.SERVED_TRAFFIC
+        for flag, value, most in (("--seconds", seconds, limits["seconds"]), ("--rate", rate, limits["rate"])):
+            if value > most:
+                raise UsageError(f"{flag} {value:g}: through the server at most {most:g}",
+                                 hint="the server sends from its own gateway and bounds each run; run it again for more")
+        if seconds <= 0 or rate <= 0:
+            raise UsageError("--seconds and --rate must be positive", hint="e.g. --seconds 30 --rate 20")
+        rows = operations.traffic_rows(csv, tensor)
+        if not rows:
+            raise UsageError(f"--csv {csv}: no rows to send", hint="pass a CSV with at least one data row")
+        if len(rows) > limits["rows"] or sum(map(len, rows)) > limits["cells"]:
+            raise UsageError(f"--csv {csv}: through the server at most {limits['rows']:,.0f} rows and "
+                             f"{limits['cells']:,.0f} numbers", hint="pass fewer rows (they are cycled)")
+        d = self.api.call("POST", f"/v1/local/traffic/{service}", timeout=seconds + self.LONG_S,
+                          json={"rows": rows, "seconds": seconds, "rate": rate, "tensor": tensor})
+        return operations.TrafficView(**d)
 
 
 @dataclasses.dataclass(frozen=True)

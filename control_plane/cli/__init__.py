@@ -86,7 +86,7 @@ REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
     "approve": None, "release": None, "whoami": None, "login": None, "logout": None, "server": None,
     "model": frozenset({"list", "show", "register", "sign", "verify", "export", "validate", "optimize"}),
     "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
-    "monitor": frozenset({"events", "drift"}), "pii": frozenset({"scan"}),
+    "monitor": frozenset({"events", "drift", "replay", "serve-metrics"}), "pii": frozenset({"scan"}), "local": None,
     "pipeline": frozenset({"run", "watch", "status", "list"}),
 }
 WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {

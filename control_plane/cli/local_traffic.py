@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from control_plane.cli._show import show
+from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, info
 from control_plane.services import Context, operations
 
@@ -30,9 +31,17 @@ def traffic(
 ) -> None:
     """Send paced V2 inference requests to SERVICE through the local gateway, one CSV row each.
 
+    With MLCTL_SERVER: the rows are read here and the server sends them through its gateway, for
+    at most 120 s at 50 requests/s (one run at a time); the answer comes when the run ends.
+
     Example (in the background while a release analyses traffic):
 
         mlctl local traffic digits --csv tour/today.csv --seconds 60 &
     """
+    api = remote()
+    if api is not None:
+        info(f"the server sends {rate:g} requests/s to {service} through its gateway for {seconds:g}s …")
+        show(api.local.traffic(service, csv=csv, seconds=seconds, rate=rate, tensor=tensor), output)
+        return
     view = operations.traffic(Context(), service, csv=csv, seconds=seconds, rate=rate, tensor=tensor, note=info)
     show(view, output)

@@ -10,8 +10,10 @@ import typer
 
 from control_plane.cli._show import show
 from control_plane.client import remote
+from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, info
 from control_plane.services import Context, monitoring
+from control_plane.settings import current as settings
 
 app = typer.Typer(
     help="Drift detection with remediation, Prometheus metrics and lifecycle events.", no_args_is_help=True
@@ -90,7 +92,15 @@ def serve_metrics(
         str, typer.Option(help="Address to bind; loopback by default (put a proxy in front).")
     ] = "127.0.0.1",
 ) -> None:
-    """Serve Prometheus metrics of the control plane on http://HOST:PORT/metrics (foreground)."""
+    """Serve Prometheus metrics of the control plane on http://HOST:PORT/metrics (foreground).
+
+    Not through a server (MLCTL_SERVER): scrape the server's own /metrics (docs/server.md)."""
+    served = settings().server
+    if served:
+        raise UsageError(
+            "`mlctl monitor serve-metrics` serves this machine's metrics, never a server's: scrape the server instead",
+            hint=f"scrape {served.rstrip('/')}/metrics (the API's requests, latency and refused tokens); the "
+                 "metrics of its event log come from `mlctl monitor serve-metrics` on the server's host, without MLCTL_SERVER")
     server = monitoring.metrics_server(Context(), host, port)
     info(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C to stop)")
     try:
@@ -117,5 +127,7 @@ def events(
 
 @app.command()
 def replay(output: OutputOption = OutputFormat.table) -> None:
-    """Re-deliver dead-lettered events to their sinks; what still fails stays in the dead-letter file."""
-    show(monitoring.replay(Context()), output)
+    """Re-deliver dead-lettered events to their sinks; what still fails stays in the dead-letter file.
+    With MLCTL_SERVER: the server's dead-lettered events, to its sinks."""
+    api = remote()
+    show(api.monitor.replay() if api is not None else monitoring.replay(Context()), output)

@@ -262,3 +262,14 @@ def optimization(ctx: Caller, build_id: str) -> Any:
         raise NotFound(f"no optimization {build_id} of yours on this server",
                        hint="start one with mlctl model optimize NAME:V (builds do not survive a server restart)")
     return {"done": build.done, "progress": list(build.progress), "result": build.result, "error": build.error}
+
+
+# --- monitor replay ------------------------------------------------------------------------------
+
+
+@router.post("/events/replay")
+def replay(ctx: Caller) -> Any:
+    """``mlctl monitor replay``: re-deliver the server's dead-lettered events to its sinks. Authorized
+    as locally: a verified identity and no role (``policies/rbac.rego`` has no action for it), since it
+    only re-sends events already emitted to the sinks the server's operator configured (docs/server.md)."""
+    return monitoring.replay(ctx).as_json()

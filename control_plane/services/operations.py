@@ -30,7 +30,7 @@ from rich.text import Text
 
 from blueprints import load_environment
 from blueprints.gpu_catalog import gpu_info
-from control_plane import audit, identity
+from control_plane import audit, environments, identity
 from control_plane.drivers import gateway
 from control_plane.drivers.local import LocalDriver
 from control_plane.emulator import aws as emulator
@@ -61,15 +61,18 @@ class LocalUpView:
     ca_cert: Path
     ca_sha256: str | None
     oidc: idp.IdpInfo
+    kept: tuple[str, ...] = ()  # through the server: what it left as it was (KEPT_BY_SERVER)
 
     def as_json(self) -> Any:
-        return {
+        view = {
             "emulator": {"endpoint": self.emulator.endpoint, "pid": self.emulator.pid, "running": True},
             "gateway": {"url": self.gateway.url, "grpc": self.gateway.grpc_target, "pid": self.gateway.pid,
                         "running": True},
             "ca": {"certificate": str(self.ca_cert), "sha256": self.ca_sha256},
-            "oidc_provider": {"issuer": self.oidc.issuer, "pid": self.oidc.pid, "running": True},
+            "oidc_provider": {"issuer": self.oidc.issuer, "pid": self.oidc.pid,
+                              "running": self.oidc.running if self.kept else True},
         }
+        return {**view, "kept": list(self.kept)} if self.kept else view
 
     def renderables(self) -> Iterable[Any]:
         yield (f"AWS emulator up at [bold]{self.emulator.endpoint}[/] (pid {self.emulator.pid}); "
@@ -77,7 +80,10 @@ class LocalUpView:
         yield (f"gateway (nginx) up at [bold]{self.gateway.url}[/] (pid {self.gateway.pid}); services at "
                f"/v2/models/<service>, gRPC at {self.gateway.grpc_target} (metadata mlctl-service: <service>)")
         yield f"local CA: {self.ca_cert} (trust it in clients: curl --cacert, grpc root_certificates)"
-        yield f"OpenID provider up at [bold]{self.oidc.issuer}[/] (pid {self.oidc.pid}); log in with `mlctl login`"
+        if self.kept:
+            yield _kept_line(self.oidc)
+        else:
+            yield f"OpenID provider up at [bold]{self.oidc.issuer}[/] (pid {self.oidc.pid}); log in with `mlctl login`"
 
 
 @dataclass(frozen=True)
@@ -86,15 +92,39 @@ class LocalDownView:
     gateway: bool
     model_servers: int
     oidc: bool
+    kept: tuple[str, ...] = ()  # through the server: what it left running (KEPT_BY_SERVER)
+    oidc_info: idp.IdpInfo | None = None  # with ``kept``: the provider the server verifies tokens with
 
     def as_json(self) -> Any:
-        return {"emulator": {"stopped": self.emulator}, "gateway": {"stopped": self.gateway},
-                "model_servers": {"stopped": self.model_servers}, "oidc_provider": {"stopped": self.oidc}}
+        view: dict[str, Any] = {"emulator": {"stopped": self.emulator}, "gateway": {"stopped": self.gateway},
+                                "model_servers": {"stopped": self.model_servers}, "oidc_provider": {"stopped": self.oidc}}
+        if not self.kept:
+            return view
+        if self.oidc_info is not None:  # the provider that stayed up, as `local status` shows it
+            view["oidc_provider"].update(issuer=self.oidc_info.issuer, pid=self.oidc_info.pid,
+                                         running=self.oidc_info.running)
+        return {**view, "kept": list(self.kept)}
 
     def renderables(self) -> Iterable[Any]:
         yield "AWS emulator stopped" if self.emulator else "AWS emulator was not running"
         yield f"gateway {'stopped' if self.gateway else 'was not running'}; {self.model_servers} model server(s) stopped"
-        yield "OpenID provider stopped" if self.oidc else "OpenID provider was not running"
+        if self.kept:
+            yield _kept_line(self.oidc_info)
+        else:
+            yield "OpenID provider stopped" if self.oidc else "OpenID provider was not running"
+
+
+# What `local up` / `local down` leave alone when the API server runs them (``serving=True``): the
+# server verifies every token with the provider's keys and serves TLS with the CA's certificate, so a
+# remote `local down` must not pull its own identity provider from under it.
+KEPT_BY_SERVER = ("ca", "oidc_provider")
+
+
+def _kept_line(oidc: idp.IdpInfo | None) -> str:
+    where = f" at {oidc.issuer} ({f'running, pid {oidc.pid}' if oidc.running else 'not running'})" \
+        if oidc is not None and oidc.issuer else ""
+    return (f"local CA and OpenID provider{where} left as they are: the server verifies tokens and serves TLS "
+            "with them (stop them on the server's host: mlctl local down, without MLCTL_SERVER)")
 
 
 @dataclass(frozen=True)
@@ -123,24 +153,50 @@ class LocalStatusView:
 LOCAL = "local"  # the subject of local.up / local.down: this machine's embedded environment
 
 
-def local_up(ctx: Context, blueprint: Path) -> LocalUpView:
-    """Start the AWS emulator, the local CA, the TLS gateway and the OpenID provider; idempotent."""
+def _dev_tier_only(env: Any, verb: str) -> None:
+    """Through the server, `local up/down` act on the server's embedded environment: dev tier only."""
+    if str(env.tier) != "dev":
+        raise PolicyViolation(
+            f"`mlctl local {verb}` through the server acts on its embedded environment, and {env.name} is "
+            f"{env.tier} tier: the server runs local services for dev-tier environments only",
+            hint="pass a dev-tier blueprint (e.g. --blueprint blueprints/uae-local.yaml); staging and prod run on "
+                 "their own infrastructure (mlctl infra)")
+
+
+def local_up(ctx: Context, blueprint: Path, *, serving: bool = False) -> LocalUpView:
+    """Start the AWS emulator, the local CA, the TLS gateway and the OpenID provider; idempotent.
+
+    ``serving``: the API server runs it for a caller, on its own embedded environment: dev tier only,
+    and the CA and the provider it stands on are left as they are (``KEPT_BY_SERVER``)."""
     env = load_environment(blueprint)
     ctx.authorize("local.up", LOCAL, env=env)
+    if serving:
+        _dev_tier_only(env, "up")
     info = emulator.up(env)
-    tls = ca.ensure()
+    tls = ca.ensure()  # idempotent: the server's own certificate comes from it, never replaced
     gw = gateway.up()
-    oidc = idp.up()
+    oidc = idp.status() if serving else idp.up()
     with ctx.acting():
         audit.record(action="local.up", subject=LOCAL, details={
-            "environment": env.name, "emulator": info.endpoint, "gateway": gw.url, "oidc_issuer": oidc.issuer})
-    return LocalUpView(info, gw, tls.ca_cert, ca.fingerprint(), oidc)
+            "environment": env.name, "emulator": info.endpoint, "gateway": gw.url, "oidc_issuer": oidc.issuer,
+            **({"kept": list(KEPT_BY_SERVER)} if serving else {})})
+    return LocalUpView(info, gw, tls.ca_cert, ca.fingerprint(), oidc, KEPT_BY_SERVER if serving else ())
 
 
-def local_down(ctx: Context) -> LocalDownView:
-    """Stop the emulator (its state is lost), the local model servers, the gateway and the provider."""
-    ctx.authorize("local.down", LOCAL)
-    view = LocalDownView(emulator.down(), gateway.down(), LocalDriver().stop_all(), idp.down())
+def local_down(ctx: Context, *, serving: bool = False, blueprint: Path | None = None) -> LocalDownView:
+    """Stop the emulator (its state is lost), the local model servers, the gateway and the provider.
+
+    ``serving``: the API server runs it for a caller: ``blueprint`` (the server's default
+    environment without it) must be dev tier, and the CA and the provider stay up."""
+    if serving:
+        env = load_environment(blueprint) if blueprint is not None else environments.default_environment()
+        ctx.authorize("local.down", LOCAL, env=env)
+        _dev_tier_only(env, "down")
+        view = LocalDownView(emulator.down(), gateway.down(), LocalDriver().stop_all(), False,
+                             KEPT_BY_SERVER, idp.status())
+    else:
+        ctx.authorize("local.down", LOCAL)
+        view = LocalDownView(emulator.down(), gateway.down(), LocalDriver().stop_all(), idp.down())
     with ctx.acting():
         audit.record(action="local.down", subject=LOCAL, details=view.as_json())
     return view
@@ -176,7 +232,8 @@ def _plain(text: str) -> Any:
     return Text(text)
 
 
-def _rows(csv: Path, tensor: str) -> list[list[float]]:
+def traffic_rows(csv: Path, tensor: str) -> list[list[float]]:
+    """The request rows of a CSV: its ``TENSOR_<n>`` columns in order (other columns ignored)."""
     import pandas as pd  # heavy (~0.5 s); only this verb needs it
 
     try:
@@ -193,9 +250,15 @@ def _rows(csv: Path, tensor: str) -> list[list[float]]:
     return frame[cols].astype(float).values.tolist()
 
 
-def traffic(ctx: Context, service: str, *, csv: Path, seconds: float = 30.0, rate: float = 20.0,
-            tensor: str = "input", note: Note = _quiet) -> TrafficView:
-    """Send paced V2 inference requests to ``service`` through the local gateway, one CSV row each."""
+# What one `local traffic` run may ask of the API server (it sends from the server's own gateway):
+# seconds, requests per second, rows, numbers in all (server/local_routes.py enforces them).
+SERVED_TRAFFIC: dict[str, float] = {"seconds": 120.0, "rate": 50.0, "rows": 10_000, "cells": 1_000_000}
+
+
+def traffic(ctx: Context, service: str, *, csv: Path | None = None, seconds: float = 30.0, rate: float = 20.0,
+            tensor: str = "input", note: Note = _quiet, rows: list[list[float]] | None = None) -> TrafficView:
+    """Send paced V2 inference requests to ``service`` through the local gateway, one CSV row each
+    (``rows``: already read, e.g. by a client of the API server, instead of ``csv``)."""
     import httpx
 
     if seconds <= 0 or rate <= 0:
@@ -203,7 +266,13 @@ def traffic(ctx: Context, service: str, *, csv: Path, seconds: float = 30.0, rat
     gw = gateway.status()
     if not gw.running:
         raise NotFound("the local gateway is not running", hint="start it: mlctl local up")
-    rows = _rows(csv, tensor)
+    if rows is None:
+        if csv is None:
+            raise UsageError("--csv is required", hint="e.g. --csv tour/today.csv")
+        rows = traffic_rows(csv, tensor)
+    if not rows:
+        raise UsageError(f"--csv {csv}: no rows to send" if csv is not None else "no rows to send",
+                         hint="pass a CSV with at least one data row")
     url = f"{gw.url}/v2/models/{service}/infer"
     sent = ok = 0
     statuses: dict[str, int] = {}
