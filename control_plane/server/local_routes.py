@@ -45,14 +45,14 @@ MAX_ROWS = int(operations.SERVED_TRAFFIC["rows"])
 MAX_CELLS = int(operations.SERVED_TRAFFIC["cells"])
 _traffic_running = threading.Lock()  # one traffic run at a time: each holds a worker thread for its duration
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no dot: blueprint_path reads a name with a suffix as a path
 
 
 def _blueprint(env: str | None) -> Path:
     """The server's blueprint file of environment ``env`` (its default without it)."""
     if env is None:
         return DEFAULT_BLUEPRINT
-    if not _NAME.fullmatch(env) or env.endswith((".yaml", ".yml")):
+    if not _NAME.fullmatch(env):
         raise UsageError(f"environment {env!r}: the server takes a blueprint name, not a path",
                          hint="name one of the server's blueprints, e.g. uae-local (the CLI sends --blueprint's name)")
     return environments.blueprint_path(env)

@@ -153,14 +153,20 @@ class LocalStatusView:
 LOCAL = "local"  # the subject of local.up / local.down: this machine's embedded environment
 
 
-def _dev_tier_only(env: Any, verb: str) -> None:
-    """Through the server, `local up/down` act on the server's embedded environment: dev tier only."""
-    if str(env.tier) != "dev":
-        raise PolicyViolation(
-            f"`mlctl local {verb}` through the server acts on its embedded environment, and {env.name} is "
-            f"{env.tier} tier: the server runs local services for dev-tier environments only",
-            hint="pass a dev-tier blueprint (e.g. --blueprint blueprints/uae-local.yaml); staging and prod run on "
-                 "their own infrastructure (mlctl infra)")
+def _dev_tier_only(ctx: Context, env: Any, verb: str) -> None:
+    """Through the server, `local up/down` act on the server's embedded environment: dev tier only
+    (a refusal is audited, like an RBAC denial)."""
+    if str(env.tier) == "dev":
+        return
+    refusal = PolicyViolation(
+        f"`mlctl local {verb}` through the server acts on its embedded environment, and {env.name} is "
+        f"{env.tier} tier: the server runs local services for dev-tier environments only",
+        hint="pass a dev-tier blueprint (e.g. --blueprint blueprints/uae-local.yaml); staging and prod run on "
+             "their own infrastructure (mlctl infra)")
+    with ctx.acting():
+        audit.record(action=f"local.{verb}", subject=LOCAL, decision="deny", reasons=[refusal.message],
+                     details={"environment": env.name, "tier": str(env.tier)})
+    raise refusal
 
 
 def local_up(ctx: Context, blueprint: Path, *, serving: bool = False) -> LocalUpView:
@@ -171,7 +177,7 @@ def local_up(ctx: Context, blueprint: Path, *, serving: bool = False) -> LocalUp
     env = load_environment(blueprint)
     ctx.authorize("local.up", LOCAL, env=env)
     if serving:
-        _dev_tier_only(env, "up")
+        _dev_tier_only(ctx, env, "up")
     info = emulator.up(env)
     tls = ca.ensure()  # idempotent: the server's own certificate comes from it, never replaced
     gw = gateway.up()
@@ -191,7 +197,7 @@ def local_down(ctx: Context, *, serving: bool = False, blueprint: Path | None = 
     if serving:
         env = load_environment(blueprint) if blueprint is not None else environments.default_environment()
         ctx.authorize("local.down", LOCAL, env=env)
-        _dev_tier_only(env, "down")
+        _dev_tier_only(ctx, env, "down")
         view = LocalDownView(emulator.down(), gateway.down(), LocalDriver().stop_all(), False,
                              KEPT_BY_SERVER, idp.status())
     else:

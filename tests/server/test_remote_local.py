@@ -8,6 +8,8 @@ from the server with bounded parameters, `monitor replay` re-delivers the server
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -124,8 +126,11 @@ def test_through_the_server_local_is_dev_tier_only_and_bounded(served: Api, tmp_
     token = served.token("pat")
     resp = served.call("POST", "/v1/local/down", token, json={"env": "uae-prod-aws"})
     assert resp.status_code == 403 and "prod tier" in resp.json()["error"]["message"]
-    resp = served.call("POST", "/v1/local/up", token, json={"env": "../../etc/passwd.yaml"})
-    assert resp.status_code == 422 and "a blueprint name, not a path" in resp.json()["error"]["message"]
+    refused = [(e.action, e.decision, e.details["tier"]) for e in audit.entries() if e.action.startswith("local.")]
+    assert refused == [("local.up", "deny", "prod"), ("local.down", "deny", "prod")]
+    for path in ("../../etc/passwd.yaml", "uae-local.yaml", "/tmp/x"):
+        resp = served.call("POST", "/v1/local/up", token, json={"env": path})
+        assert resp.status_code == 422 and "a blueprint name, not a path" in resp.json()["error"]["message"], path
 
     csv = tmp_path / "rows.csv"
     csv.write_text("input_0\n1.0\n")
@@ -163,3 +168,27 @@ def test_serve_metrics_under_a_server_points_at_its_metrics(served: Api) -> None
     assert "serves this machine's metrics, never a server's" in r.stderr
     metrics = served.client.get("/metrics")
     assert metrics.status_code == 200 and "mlctl_api_requests_total" in metrics.text
+
+
+def test_one_traffic_run_at_a_time_on_the_server(served: Api) -> None:
+    gateway.up()
+    try:
+        token = served.token("dana")  # inference traffic needs no role, only a verified identity
+        body = {"rows": [[0.5, 0.5]], "seconds": 2, "rate": 5}
+        answers: list[tuple[int, dict[str, object]]] = []
+
+        def send() -> None:
+            r = served.call("POST", "/v1/local/traffic/digits", token, json=body)
+            answers.append((r.status_code, r.json()))
+
+        runs = [threading.Thread(target=send) for _ in range(2)]
+        for t in runs:
+            t.start()
+            time.sleep(0.3)  # the first is sending (2 s) when the second arrives
+        for t in runs:
+            t.join()
+        assert sorted(code for code, _ in answers) == [200, 409], answers
+        refused = next(d for code, d in answers if code == 409)
+        assert "another `mlctl local traffic` run is going on" in str(refused["error"])
+    finally:
+        gateway.down()
