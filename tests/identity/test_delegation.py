@@ -117,7 +117,7 @@ def test_a_key_others_can_read_refuses_the_credential(step) -> None:
     with pytest.raises(PolicyViolation, match="is not private to this user"):
         identity.current()
     delegation.key_path().unlink()
-    with pytest.raises(PolicyViolation, match="key .* is missing"):
+    with pytest.raises(PolicyViolation, match=r"key .* is missing"):
         identity.current()
 
 
@@ -135,3 +135,12 @@ def test_a_process_that_is_no_step_ignores_it_and_belongs_to_checks_at_once(
     assert identity.current().source == "delegated"  # over --as: the server's delegation is what the step is for
     with identity.acting(identity.Actor("pat", "asserted", [])):
         assert identity.current().name == "pat"  # a bound identity still comes first
+
+
+def test_the_credential_stays_out_of_the_settings_repr(mlctl_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane import settings
+
+    credential = delegation.mint(ELI, "digits-0123456789ab", ttl_s=600)
+    monkeypatch.setenv("MLCTL_DELEGATION", credential)
+    assert settings.current().delegation == credential
+    assert credential not in repr(settings.current())
