@@ -144,6 +144,8 @@ class Settings:
     token_cache: Path | None = field(default=None, metadata=_env("MLCTL_TOKEN_CACHE", _path))
     client_id: str | None = field(default=None, metadata=_env("MLCTL_CLIENT_ID"))  # `mlctl login --client-credentials`
     client_secret: str | None = field(default=None, repr=False, metadata=_env("MLCTL_CLIENT_SECRET"))
+    # set by the server for the steps of a pipeline run it drives (identity.delegation): a secret
+    delegation: str | None = field(default=None, repr=False, metadata=_env("MLCTL_DELEGATION"))
     keyring_file: Path | None = field(default=None, metadata=_env("MLCTL_KEYRING_FILE", _path))
     pkcs11_module: str | None = field(default=None, metadata=_env("MLCTL_PKCS11_MODULE"))  # the HSM vendor's .so
     pkcs11_token: str | None = field(default=None, metadata=_env("MLCTL_PKCS11_TOKEN"))

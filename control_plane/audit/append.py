@@ -61,7 +61,7 @@ def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[Audi
     return entry, due
 
 
-_METHODS = {"verified": "oidc", "asserted": "asserted", "os-user": "os-user"}
+_METHODS = {"verified": "oidc", "delegated": "delegated", "asserted": "asserted", "os-user": "os-user"}
 
 
 def _acting_identity(me: acting.Actor) -> dict[str, Any]:

@@ -34,6 +34,9 @@ class Identity:
     """Who acted, and how we know. ``method`` says how the identity was established:
     ``asserted`` (``--as`` / MLCTL_ACTOR, dev tier only), ``os-user``, ``oidc`` (a verified token:
     then ``issuer``, ``subject`` and ``client`` are the token's ``iss``, ``sub`` and ``azp``/``client_id``),
+    ``delegated`` (a token the *server* verified, handed to the steps of one pipeline run it drives
+    with an HMAC-authenticated credential bound to that run: ``issuer``/``subject``/``client`` as the
+    server verified them; the entry's ``details.identity`` names the run and ``delegated_by``),
     or ``unknown``. ``kind`` is ``person`` or ``workload`` when the token says so."""
 
     actor: str

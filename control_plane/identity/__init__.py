@@ -2,6 +2,8 @@
 
 ``current()`` resolves, in this order:
 
+0. In a step of a pipeline run the server drives: the identity the server verified and delegated
+   to the run (``delegation``; a credential that fails its checks is refused, never skipped).
 1. ``--as ID`` / ``MLCTL_ACTOR``: an *asserted* identity (anyone can type it), roles from the roles
    file. Accepted in dev-tier environments only.
 2. The token cache of ``mlctl login``: the access token is verified (``verifier``) against the
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from control_plane.errors import PolicyViolation
-from control_plane.identity import config, login, tokens
+from control_plane.identity import config, delegation, login, tokens
 from control_plane.identity.roles import roles_of
 from control_plane.identity.verifier import TokenRejected, VerifiedIdentity, Verifier
 from control_plane.settings import current as current_settings
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Actor", "Refusal", "TokenRejected", "VerifiedIdentity", "acting", "current", "refusal", "verifier"]
 
-Source = Literal["verified", "asserted", "os-user"]
+Source = Literal["verified", "delegated", "asserted", "os-user"]
 _verifiers: dict[tuple[str, float], Verifier] = {}
 _lock = threading.Lock()
 
@@ -48,6 +50,7 @@ class Actor:
     source: Source
     roles: list[str]
     verified: VerifiedIdentity | None = None
+    delegated_run: str | None = None  # source "delegated": the run whose steps the server handed it to
 
     @property
     def is_verified(self) -> bool:
@@ -58,8 +61,11 @@ class Actor:
         if self.verified is None:
             return {"source": self.source}
         v = self.verified
-        return {"source": "verified", "issuer": v.issuer, "subject": v.subject, "kind": v.kind,
-                "client": v.client_id}
+        view = {"source": self.source if self.source == "delegated" else "verified", "issuer": v.issuer,
+                "subject": v.subject, "kind": v.kind, "client": v.client_id}
+        if self.delegated_run is not None:  # verified by the server, not in this process
+            view.update(delegated_by=delegation.DELEGATED_BY, run=self.delegated_run)
+        return view
 
 
 def verifier() -> Verifier | None:
@@ -117,6 +123,10 @@ def current() -> Actor:
     bound = _acting.get()
     if bound is not None:
         return bound
+    delegated = delegation.current_delegation()
+    if delegated is not None:
+        v = delegated.identity
+        return Actor(v.actor, "delegated", v.roles, v, delegated_run=delegated.run_id)
     asserted = current_settings().actor
     if asserted:
         return Actor(asserted, "asserted", roles_of(asserted))

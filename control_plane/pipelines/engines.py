@@ -28,6 +28,7 @@ from typing import Any
 
 from control_plane import errors, identity, settings
 from control_plane.errors import MlctlError, PipelineFailed
+from control_plane.identity import delegation
 from control_plane.pipelines.config import PipelineConfig, env_blueprint
 from control_plane.pipelines.definition import LOCAL_IMAGE, build, grid_items
 from control_plane.pipelines.steps import StepContext
@@ -92,12 +93,22 @@ def _quiet(log: Path) -> Iterator[None]:
                 lg.handlers, lg.propagate, lg.level = handlers, propagate, level
 
 
-def _asserted_actor() -> str | None:
-    """The acting identity, when only asserted (``--as``, dev tier): the steps that register and sign
-    run in their own processes and must act as the same person. A verified identity needs nothing
-    passed: the steps read the same login's token cache."""
+# How long the steps of one run may act for the caller the server verified: the run's time limit
+# (the delegation credential expires then; a step that starts or registers later fails, saying so).
+RUN_TIME_LIMIT_S = 12 * 3600
+
+
+def _step_identity(run_id: str) -> dict[str, str | None]:
+    """What the steps (their own processes) need to act as the acting identity, as settings exported
+    to them. Asserted (``--as``, dev tier): the same name. Verified by a server that drives the run
+    (``delegation.delegating``): a delegation credential bound to this run, since the steps cannot
+    see the caller's token. Verified here (a CLI's login): nothing, the steps read the same token cache."""
     me = identity.current()
-    return me.name if me.source == "asserted" else None
+    if me.source == "asserted":
+        return {"actor": me.name}
+    if me.verified is not None and delegation.requested():
+        return {"delegation": delegation.mint(me.verified, run_id, ttl_s=RUN_TIME_LIMIT_S)}
+    return {}
 
 
 class LocalEngine:
@@ -127,7 +138,8 @@ class LocalEngine:
 
         watcher = threading.Thread(target=watch, daemon=True)
         result: dict[str, Any] = {}
-        with _local_lock, settings.exported_to_children(actor=_asserted_actor(), blueprint=settings.current().blueprint):
+        with _local_lock, settings.exported_to_children(**_step_identity(run_id),
+                                                         blueprint=settings.current().blueprint):
             watcher.start()
             try:
                 with _quiet(log):

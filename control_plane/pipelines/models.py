@@ -1,4 +1,4 @@
-"""The ``pipeline_runs`` and ``pipeline_changes`` tables (created by migration 0003)."""
+"""The ``pipeline_runs`` and ``pipeline_changes`` tables (created by migration 0003; ``driver`` since 0005)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ class PipelineRunRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[str] = mapped_column(String(40))
     finished_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # the process driving a local run, ``host:pid`` (migration 0005): a run left ``running`` by a
+    # process that is gone is ended at the next server start (``service.end_orphaned_runs``)
+    driver: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class PipelineChangeRow(Base):

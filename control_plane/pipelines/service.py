@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from control_plane import audit, identity
+from control_plane.emulator.processes import is_alive
 from control_plane.errors import MlctlError, NotFound, PipelineFailed
 from control_plane.events import emit, read_event_log
 from control_plane.output import info
@@ -137,7 +140,7 @@ def begin(cfg: PipelineConfig, *, dataset: str, features: str | None = None, tri
     with session_scope() as s:
         row = PipelineRunRow(id=run_id, pipeline=cfg.name, engine="local", trigger=trigger, change_key=key,
                              dataset=dataset, features=features, status="running", steps="{}", result="{}",
-                             created_by=who, created_at=_now())
+                             created_by=who, created_at=_now(), driver=_this_driver())
         s.add(row)
         audit.record(action="pipeline.run", subject=f"pipeline/{cfg.name}",
                      details={"run_id": run_id, "dataset": dataset, "features": features, "trigger": trigger,
@@ -145,6 +148,57 @@ def begin(cfg: PipelineConfig, *, dataset: str, features: str | None = None, tri
         s.flush()
         s.expunge(row)
     return RunView.from_row(row)
+
+
+def _this_driver() -> str:
+    """This process, as a run names its driver: ``execute`` runs where ``begin`` recorded the run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _driver_gone(driver: str | None) -> bool:
+    """True only when ``driver`` is a process on this host that no longer runs. Another host's, or an
+    older run's that names none: we cannot tell, so it is not ours to end."""
+    host, _, pid = (driver or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return int(pid) != os.getpid() and not is_alive(int(pid))
+
+
+def end_orphaned_runs() -> list[str]:
+    """End every local run still ``running`` whose driving process is gone (a server or CLI stopped
+    mid-run): status ``failed``, the step it was in, why and the fix, audited as the acting identity
+    (the server, at its start). Runs driven by a live process are left alone. The run ids ended."""
+    with session_scope() as s:
+        candidates = s.execute(select(PipelineRunRow.id, PipelineRunRow.driver).where(
+            PipelineRunRow.status == "running", PipelineRunRow.engine == "local")).all()
+    ended = []
+    for run_id, driver in candidates:
+        if not _driver_gone(driver):
+            continue
+        from control_plane.pipelines.engines import (
+            read_status,  # lazy: kfp (~2 s); CLI start-up imports this module
+        )
+
+        steps = read_status(mlctl_home() / "pipelines" / "runs" / run_id / "status")
+        cut = [k for k, st in steps.items() if st.get("state") == "running"]
+        for key in cut:
+            steps[key].update(state="failed", message="interrupted: its driving process stopped")
+        step = str(steps[cut[0]].get("step", cut[0])) if cut else None
+        with session_scope() as s:
+            row = s.get(PipelineRunRow, run_id)
+            if row is None or row.status != "running" or row.driver != driver:
+                continue  # another server starting at the same time ended it first
+            error = (f"the run was interrupted{f' in step {step}' if step else ''}: the process driving it "
+                     f"({driver}) stopped before it finished (the server was stopped or restarted)")
+            hint = (f"start it again: mlctl pipeline run {row.pipeline} --dataset {row.dataset}"
+                    f"{f' --features {row.features}' if row.features else ''} (no --force needed: it did not succeed)")
+            row.status, row.failed_step, row.error, row.hint = "failed", step, error, hint
+            row.exit_code, row.steps, row.finished_at = PipelineFailed.exit_code, json.dumps(steps), _now()
+            audit.record(action="pipeline.run", subject=f"pipeline/{row.pipeline}", decision="deny", reasons=[error],
+                         details={"run_id": run_id, "failed_step": step, "phase": "finish", "status": "failed",
+                                  "interrupted": True, "driver": driver}, session=s)
+        ended.append(run_id)
+    return ended
 
 
 def execute(cfg: PipelineConfig, started: RunView, *, on_status: StatusCallback | None = None) -> RunView:

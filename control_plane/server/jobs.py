@@ -4,6 +4,9 @@ The request returns as soon as the release is recorded (202, with where to watch
 thread drives the engine's crash-safe state machine to its end. At start-up the server resumes
 every release whose driving process died (a previous server, or a CLI process killed mid-release):
 the engine's recorded intent makes that safe (``release.engine``, "How it survives a crash").
+Pipeline runs are not resumed (a KFP local run cannot be picked up mid-step): a run whose driving
+process died is ended instead, failed with the reason and the fix (start it again), and audited,
+so that ``pipeline status`` / ``list`` tell the truth.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from control_plane import identity
 from control_plane.drivers.select import for_environment
 from control_plane.errors import MlctlError
 from control_plane.identity import Actor
+from control_plane.pipelines.service import end_orphaned_runs
 from control_plane.release import engine, gates
 from control_plane.release.queries import list_releases
 from control_plane.services import Context
@@ -57,7 +62,13 @@ class Jobs:
             return future is not None and not future.done()
 
     def resume_orphans(self) -> list[str]:
-        """Claim and drive every active release no live process drives; the services resumed."""
+        """Claim and drive every active release no live process drives; the services resumed. First
+        end the pipeline runs a stopped process left ``running`` (see the module docstring)."""
+        with identity.acting(SERVER_ACTOR):
+            ended = end_orphaned_runs()
+        if ended:
+            log.warning("ended the pipeline runs %s: their driving process had stopped (start them again)",
+                        ", ".join(ended))
         resumed = []
         for row in list_releases(states=["active"]):
             service = str(row["service"])

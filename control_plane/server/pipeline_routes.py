@@ -3,7 +3,9 @@
 the run id known — answers 202 with the run, and drives it in the server's background (the jobs
 of ``server.jobs``); the client follows it with ``GET /v1/pipelines/runs/{run_id}``, whose ``steps``
 are the live step states while it runs. RBAC and the audit entries happen in
-``control_plane.services.pipelines`` on the verified identity, as for every route.
+``control_plane.services.pipelines`` on the verified identity, as for every route; the run's steps
+(their own processes) act as that identity through a delegation credential bound to the run
+(``control_plane.identity.delegation``).
 
 Inputs name what the server reaches: a pipeline by NAME (the server's ``$MLCTL_HOME/pipelines`` or
 the shipped samples), an environment by name, and a data set in object storage (``s3://``, the
@@ -23,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from control_plane.errors import MlctlError, UsageError
+from control_plane.identity import delegation
 from control_plane.pipelines.config import PipelineConfig
 from control_plane.server.auth import caller
 from control_plane.server.routes import require_transport
@@ -64,7 +67,8 @@ def _detached(request: Request, ctx: Context, key: str) -> service.Detach:
     def detach(work: Any) -> None:
         def run() -> None:
             try:
-                work()
+                with delegation.delegating():  # the steps act as the verified caller, not as the server
+                    work()
             except MlctlError as exc:  # the run's row and audit entry already say why
                 log.info("%s stopped: %s", key, exc.message)
 

@@ -223,3 +223,111 @@ def test_a_successful_run_through_the_server_registers_a_signed_version(
     again = run_mlctl("pipeline", "run", "digits", "--dataset", dataset, "-o", "json", in_process=True, check=True)
     assert again.json() == {**view.to_dict(), "reused": True}  # the same inputs train nothing, as locally
     assert _runs() == [run_id] and [v.ref for v in registry.list_versions("digits")] == ["digits:1"]
+
+
+def _until_ended(api: Api, run_id: str, token: str, seconds: float = 300) -> dict:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = api.call("GET", f"/v1/pipelines/runs/{run_id}", token).json()
+        if body["status"] != "running":
+            return dict(body)
+        time.sleep(1)
+    raise AssertionError(f"{run_id} still running after {seconds} s")
+
+
+def test_the_steps_of_a_run_through_the_server_act_as_the_verified_caller(
+        served: Api, bucket: object, datasets: dict[str, Path], mlctl_home: Path) -> None:  # noqa: F811
+    """The server's own account is logged in as ali (its token cache, what the steps would resolve
+    on their own); eli asks for the run. The steps register and sign as eli, as the server verified
+    her, delegated for this run: not as the server's account."""
+    from control_plane import registry
+
+    served.oidc.login("ali")
+    eli = served.token("eli")
+    dataset = _s3_pin(bucket, "datasets/digits/train.csv", datasets["v1"])
+    raw = served.call("POST", "/v1/pipelines/digits/runs", eli, json={"dataset": dataset})
+    assert raw.status_code == 202, raw.text
+    run_id = raw.json()["run_id"]
+    assert "MLCTL_DELEGATION" not in json.dumps(raw.json()) and "mlctl-delegation" not in raw.text
+    ended = _until_ended(served, run_id, eli)
+    assert (ended["status"], ended["registered"], ended["created_by"]) == ("succeeded", "digits:1", "eli"), ended
+    assert registry.get_version("digits", "1").registered_by == "eli"
+
+    done = [e for e in audit.entries() if e.action in ("model.register", "model.sign") and e.subject == "digits:1"]
+    assert [e.action for e in done] == ["model.register", "model.sign"]
+    for e in done:
+        assert (e.actor, e.roles) == ("eli", ["ml-engineer"])
+        assert e.identity is not None
+        assert (e.identity["method"], e.identity["issuer"], e.identity["subject"], e.identity["client"]) == \
+            ("delegated", served.oidc.issuer, "eli", "mlctl-cli")
+        assert e.details["identity"]["run"] == run_id and e.details["identity"]["delegated_by"] == "mlctl-server"
+    assert not [e for e in audit.entries() if e.actor == "ali" and e.action.startswith("model.")]
+    # The credential is in no record a caller or an auditor reads.
+    log_text = "".join(p.read_text(errors="replace") for p in mlctl_home.rglob("run.log"))
+    assert "mlctl-delegation.v1." not in log_text
+    assert "mlctl-delegation.v1." not in json.dumps([e.details for e in audit.entries()])
+
+
+def test_a_server_start_ends_the_runs_a_stopped_driver_left_running(
+        served: Api, datasets: dict[str, Path], mlctl_home: Path) -> None:  # noqa: F811
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from control_plane.pipelines.models import PipelineRunRow
+    from control_plane.store import session_scope
+    from tests.server.conftest import running
+
+    served.oidc.login("eli")
+    cfg = pipelines.load_config("digits")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    alive = subprocess.Popen(["sleep", "120"])
+    host = socket.gethostname()
+    runs = {}
+    try:
+        for name, driver in (("dead", f"{host}:{gone.pid}"), ("alive", f"{host}:{alive.pid}"),
+                             ("here", f"{host}:{os.getpid()}"), ("elsewhere", f"other-host:{gone.pid}"),
+                             ("unrecorded", None)):
+            view = pipelines.begin(cfg, dataset=pin(datasets["v1"]), force=True)
+            runs[name] = view.run_id
+            with session_scope() as s:
+                row = s.get(PipelineRunRow, view.run_id)
+                assert row is not None and row.driver == f"{host}:{os.getpid()}"  # begin records its process
+                row.driver = driver
+        status = mlctl_home / "pipelines" / "runs" / runs["dead"] / "status"
+        status.mkdir(parents=True)
+        (status / "fetch.json").write_text(json.dumps({"step": "fetch", "state": "done", "started": time.time()}))
+        (status / "train.json").write_text(json.dumps({"step": "train", "state": "running", "started": time.time()}))
+
+        with running():  # a server (re)start in the same $MLCTL_HOME
+            pass
+
+        dead = pipelines.get_run(runs["dead"])
+        assert (dead.status, dead.failed_step, dead.exit_code) == ("failed", "train", 20)
+        assert dead.error == (f"the run was interrupted in step train: the process driving it ({host}:{gone.pid}) "
+                              "stopped before it finished (the server was stopped or restarted)")
+        assert dead.hint == (f"start it again: mlctl pipeline run digits --dataset {dead.dataset} "
+                             "(no --force needed: it did not succeed)")
+        assert dead.steps["train"]["state"] == "failed" and dead.steps["fetch"]["state"] == "done"
+        assert dead.finished_at
+        for name in ("alive", "here", "elsewhere", "unrecorded"):
+            assert pipelines.get_run(runs[name]).status == "running", name
+        ended = [e for e in audit.entries() if e.action == "pipeline.run" and e.details.get("phase") == "finish"]
+        assert [(e.actor, e.decision, e.details["run_id"], e.details["interrupted"]) for e in ended] == \
+            [("mlctl-server", "deny", runs["dead"], True)]
+        assert ended[0].reasons == [dead.error]
+
+        # The truth through the server too, and it is not ended twice by the next start.
+        shown = run_mlctl("pipeline", "status", runs["dead"], "-o", "json", in_process=True)
+        assert shown.returncode == 0 and shown.json()["status"] == "failed", shown
+        with running():
+            pass
+        assert len([e for e in audit.entries() if e.action == "pipeline.run"
+                    and e.details.get("phase") == "finish"]) == 1
+    finally:
+        alive.kill()
+        alive.wait()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.errors import MlctlError
+from control_plane.identity import delegation
 from control_plane.pipelines.config import PipelineConfig, from_json
 
 STEPS = ("fetch", "data-tests", "train", "select", "evaluate", "register")
@@ -60,6 +61,7 @@ def component(step: str, context: str, fn: Callable[[StepContext], Any], *, key:
     key = key or step
     _status(ctx, key, step=step, state="running", started=time.time())
     try:
+        delegation.belongs_to(ctx.run_id)  # a delegation credential must be this run's, and intact
         result = fn(ctx)
     except MlctlError as exc:
         _status(ctx, key, state="failed", finished=time.time(), message=exc.message, hint=exc.hint,
