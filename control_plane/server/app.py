@@ -13,7 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Match
 
 from control_plane import __version__
-from control_plane.server import audit_routes, errors, model_routes, monitor_routes, pipeline_routes, routes
+from control_plane.server import (
+    audit_routes,
+    errors,
+    infra_routes,
+    model_routes,
+    monitor_routes,
+    pipeline_routes,
+    routes,
+)
 from control_plane.server.jobs import Jobs
 from control_plane.server.metrics import ServerMetrics
 
@@ -84,4 +92,5 @@ def create_app(*, insecure_dev: bool = False) -> FastAPI:
     app.include_router(audit_routes.router)
     app.include_router(monitor_routes.router)
     app.include_router(pipeline_routes.router)
+    app.include_router(infra_routes.router)
     return app
