@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from control_plane import audit
+from control_plane.client import RemoteInfra
 from control_plane.infra.synth import default_outdir
-from control_plane.server import operations
+from control_plane.server import infra_routes, operations
 from tests.cli_runner import run_mlctl
 from tests.infra.conftest import terraform_ready  # noqa: F401  (the fixture: terraform and the provider mirror)
 from tests.server.conftest import Api, both
@@ -120,3 +122,28 @@ def test_bootstrap_and_plan_through_the_server_are_the_local_ones(
     assert {s["action"] for s in stacks[1:]} <= {"planned", "blocked"}
     assert _progress(through.stderr) == _progress(here.stderr) and "uae-local-network: plan" in through.stderr
     assert not _infra_operations() or all(op.done for op in _infra_operations())
+
+
+def test_one_infra_operation_per_blueprint_and_only_its_starter_sees_it(served: Api) -> None:
+    token = served.token("ali")  # synth changes nothing deployed: no role needed
+    started = served.call("POST", "/v1/infra/synth", token, json={"blueprint": "uae-local"})
+    assert started.status_code == 202, started.text
+    assert started.json()["verb"] == "synth" and started.json()["blueprint"] == "uae-local"
+    op = f"/v1/infra/operations/{started.json()['id']}"
+    second = served.call("POST", "/v1/infra/plan", served.token("pat"), json={})  # the server's default: the same
+    assert second.status_code == 409 and started.json()["id"] in second.json()["error"]["message"], second.text
+    assert served.call("GET", op, served.token("pat")).status_code == 404  # only its starter sees it
+    for _ in range(600):
+        state = served.call("GET", op, token).json()
+        if state["done"]:
+            break
+        time.sleep(1)
+    assert state["done"] and state["error"] is None, state
+    assert state["progress"][0][0] == "uae-local" and "synthesizing into" in state["progress"][0][1]
+    assert state["result"]["outdir"] == str(default_outdir(BLUEPRINT))
+    stacks = state["result"]["stacks"]
+    assert {"uae-local-network", "uae-local-security"} <= {s["name"] for s in stacks}
+    assert [s["order"] for s in stacks] == sorted(s["order"] for s in stacks)  # in apply order
+    assert RemoteInfra._view("synth", state["result"]).as_json() == state["result"]  # the client's view: the same
+    with infra_routes._busy_lock:
+        assert infra_routes._claim_locked(BLUEPRINT.resolve()) is None  # free again
