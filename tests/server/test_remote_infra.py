@@ -10,6 +10,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,44 @@ def test_one_infra_operation_per_blueprint_and_only_its_starter_sees_it(served: 
     assert RemoteInfra._view("synth", state["result"]).as_json() == state["result"]  # the client's view: the same
     with infra_routes._busy_lock:
         assert infra_routes._claim_locked(BLUEPRINT.resolve()) is None  # free again
+
+
+def test_the_client_rebuilds_each_verbs_view_with_its_exit_code() -> None:
+    """What the server sends (each view's ``as_json``) becomes the same view here: the same JSON,
+    table and failure (drift → 5 naming each resource, an unexplained finding → the gate's 4)."""
+    from control_plane.infra.lifecycle import DriftItem, StackResult
+    from control_plane.output import render
+    from control_plane.policy.findings import Finding, GateReport, StaleSkip
+    from control_plane.services import infra as service
+
+    aws = {"cloud": "aws", "environment": "uae-local", "bucket": "b", "region": "me-central-1",
+           "kms_key_arn": "arn:aws:kms:me-central-1:1:key/k", "created_bucket": True, "created_key": False}
+    azure = {"cloud": "azure", "environment": "uae-prod-azure", "storage_account": "st", "container": "tfstate",
+             "region": "uaenorth", "key_id": "https://kv/keys/k", "checks": []}
+    views: dict[str, Any] = {
+        "bootstrap": service.BackendsView([aws, azure]),
+        "plan": service.StackResultsView("plan", [StackResult("uae-local-network", "planned", True, 1.5, "3 to create")]),
+        "drift": service.DriftView([DriftItem("uae-local-registry", "aws_ecr_repository.r", ["update"],
+                                              ["image_tag_mutability"], "changed outside terraform")]),
+        "check": service.GateView(GateReport(
+            blueprint="uae-local", stacks=["uae-local-network"],
+            findings=[Finding("checkov", "CKV_AWS_1", "uae-local-network", "aws_vpc.v", "bad"),
+                      Finding("rego", "R1", "uae-local-network", "aws_s3_bucket.s", "ok", skipped_reason="why. more")],
+            stale_skips=[StaleSkip(0, "CKV_AWS_2", "aws_x.y", "uae-local-network", "gone")],
+            checkov_version="3", skips_file="policies/skips.yaml")),
+    }
+    for verb, view in views.items():
+        rebuilt = RemoteInfra._view(verb, json.loads(json.dumps(view.as_json())))
+        assert rebuilt.as_json() == view.as_json(), verb
+        assert getattr(rebuilt, "rows", None) == getattr(view, "rows", None)
+        assert getattr(rebuilt, "notes", None) == getattr(view, "notes", None)
+        local, remote = (getattr(v, "failure", lambda: None)() for v in (view, rebuilt))
+        assert (type(local), getattr(local, "message", None), getattr(local, "exit_code", None)) == (
+            type(remote), getattr(remote, "message", None), getattr(remote, "exit_code", None)), verb
+        render(rebuilt, "table")  # renders without error
+    drift = RemoteInfra._view("drift", views["drift"].as_json()).failure()
+    assert drift is not None and drift.exit_code == 5 and "aws_ecr_repository.r" in drift.message
+    gate = RemoteInfra._view("check", views["check"].as_json()).failure()
+    assert gate is not None and gate.exit_code == 4 and "CKV_AWS_1 aws_vpc.v" in gate.message
+    assert views["bootstrap"].rows == [("uae-local", "s3://b", "me-central-1", aws["kms_key_arn"], "bucket"),
+                                       ("uae-prod-azure", "azurerm://st/tfstate", "uaenorth", "https://kv/keys/k", "-")]
