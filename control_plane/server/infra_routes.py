@@ -39,6 +39,7 @@ router = APIRouter(prefix="/v1/infra")
 Caller = Annotated[Context, Depends(caller)]
 Verb = Literal["synth", "bootstrap", "plan", "apply", "drift", "destroy", "check"]
 
+
 class InfraRequest(BaseModel, extra="forbid"):
     blueprint: str | None = Field(None, description=(
         "A blueprint the server has, by name (blueprints/NAME.yaml there); default: the server's MLCTL_BLUEPRINT."))
