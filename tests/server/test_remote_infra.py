@@ -90,7 +90,7 @@ def _progress(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("uae-local")]
 
 
-@pytest.mark.slow  # two terraform plans of every uae-local stack: ~530 s measured on the shared 2-core machine
+@pytest.mark.slow  # two terraform plans of every uae-local stack: 330–530 s measured on the shared 2-core machine
 @pytest.mark.timeout(1500)
 def test_bootstrap_and_plan_through_the_server_are_the_local_ones(
         served: Api, monkeypatch: pytest.MonkeyPatch, aws_emulator: str, local_synth: Synthesis,
