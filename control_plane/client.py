@@ -45,8 +45,11 @@ from control_plane.errors import (
 )
 from control_plane.events import TYPE_PREFIX
 from control_plane.identity import Actor, VerifiedIdentity, login, tokens
+from control_plane.infra.lifecycle import DriftItem, StackResult
+from control_plane.infra.synth import SynthesizedStack
 from control_plane.pii import Finding
 from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
+from control_plane.policy import findings as gate
 from control_plane.registry import lineage as lin
 from control_plane.registry import parse_ref
 from control_plane.registry.export import ExportResult, default_key_path, write_public_key
@@ -54,6 +57,7 @@ from control_plane.registry.export import check_target as check_export_target
 from control_plane.registry.signing import VerifyResult
 from control_plane.registry.view import ModelVersion, SignatureInfo
 from control_plane.services import audit as audit_service
+from control_plane.services import infra as infra_service
 from control_plane.services import models, monitoring, operations, transfer
 from control_plane.services import pii as pii_service
 from control_plane.services import pipelines as pipeline_service
@@ -64,7 +68,8 @@ from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.settings import current as settings
 from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
 
-__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteLocal", "RemoteMonitor", "RemotePipelines", "RemoteRun", "remote"]
+__all__ = ["ApiClient", "Remote", "RemoteError", "RemoteInfra", "RemoteLocal", "RemoteMonitor", "RemotePipelines",
+           "RemoteRun", "followed", "remote"]
 
 
 class RemoteError(MlctlError):
@@ -194,6 +199,7 @@ class Remote:
         self.monitor = RemoteMonitor(api)
         self.pipelines = RemotePipelines(api)
         self.local = RemoteLocal(api)
+        self.infra = RemoteInfra(api)
 
     def whoami(self) -> Any:
         d = self.api.call("GET", "/v1/whoami")
@@ -362,15 +368,8 @@ class RemoteModels:
         name, version = parse_ref(ref)
         started = self.api.call("POST", f"/v1/models/{name}/{version}/optimizations", json={
             "env": env, "target": target, "precision": precision, "signer": signer, "timeout": timeout})
-        shown = 0
-        for d in polled(lambda: self.api.call("GET", f"/v1/optimizations/{started['id']}"), lambda d: d["done"], poll):
-            for line in d["progress"][shown:]:
-                if progress is not None:
-                    progress(line)
-            shown = len(d["progress"])
-        if d["error"] is not None:
-            raise RemoteError.from_body(d["error"], int(d["error"].get("status", 500)))
-        return models.OptimizeView(OptimizeResult(**d["result"]))
+        result = followed(self.api, f"/v1/optimizations/{started['id']}", progress, poll)
+        return models.OptimizeView(OptimizeResult(**result))
 
 
 class RemoteMonitor:
@@ -621,6 +620,61 @@ class RemotePipelines:
             raise PipelineFailed(view.error or "the pipeline run failed", step=view.failed_step or "",
                                  hint=view.hint, exit_code=code)
         return view
+
+
+# --- background operations and `mlctl infra` -----------------------------------------------------
+
+
+def followed(api: ApiClient, path: str, progress: Callable[[Any], None] | None, poll: float = 1.0) -> Any:
+    """Follow a background operation of the server (``server.operations``: ``GET path`` answers
+    ``{"done", "progress", "result", "error"}``) to its end, handing each new progress entry to
+    ``progress`` as it appears; the result, or the operation's error raised as the local one would be
+    (message, fix, exit code)."""
+    shown = 0
+    for d in polled(lambda: api.call("GET", path), lambda d: bool(d["done"]), poll):
+        for entry in d["progress"][shown:]:
+            if progress is not None:
+                progress(entry)
+        shown = len(d["progress"])
+    if d["error"] is not None:
+        raise RemoteError.from_body(d["error"], int(d["error"].get("status", 500)))
+    return d["result"]
+
+
+class RemoteInfra:
+    """``mlctl infra VERB`` through the server: the server runs terraform/checkov on **its**
+    blueprint (named, never uploaded: ``blueprint`` None is the server's default) as a background
+    operation; this follows it, handing each ``(stack, message)`` to ``progress`` as the local verb
+    does, and returns the same view as ``control_plane.services.infra`` (its failure, drift's exit 5
+    or the gate's, is the view's, raised by the CLI as locally)."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def run(self, verb: str, *, blueprint: str | None, no_synth: bool = False,
+            progress: Callable[[str, str], None] | None = None, poll: float = 1.0) -> Any:
+        started = self.api.call("POST", f"/v1/infra/{verb}", json={"blueprint": blueprint, "no_synth": no_synth})
+        d = followed(self.api, f"/v1/infra/operations/{started['id']}",
+                     None if progress is None else lambda entry: progress(str(entry[0]), str(entry[1])), poll)
+        return self._view(verb, d)
+
+    @staticmethod
+    def _view(verb: str, d: dict[str, Any]) -> Any:
+        if verb == "synth":
+            return infra_service.SynthView(Path(d["outdir"]), [SynthesizedStack(**{
+                **s, "directory": Path(s["directory"]), "path": Path(s["path"]),
+                "dependencies": tuple(s["dependencies"])}) for s in d["stacks"]])
+        if verb == "bootstrap":
+            return infra_service.BackendsView(list(d["backends"]))
+        if verb == "drift":
+            return infra_service.DriftView([DriftItem(**i) for i in d["changes"]])
+        if verb == "check":
+            return infra_service.GateView(gate.GateReport(
+                blueprint=d["blueprint"], stacks=list(d["stacks"]),
+                findings=[gate.Finding(**{k: v for k, v in f.items() if k != "status"}) for f in d["findings"]],
+                stale_skips=[gate.StaleSkip(**s) for s in d["stale_skips"]], checkov_version=d["checkov_version"],
+                skips_file=d["skips_file"]))
+        return infra_service.StackResultsView(verb, [StackResult(**r) for r in d["stacks"]])
 
 
 def remote() -> Remote | None:

@@ -88,6 +88,7 @@ REMOTE_COMMANDS: dict[str, frozenset[str] | None] = {
     "audit": frozenset({"verify", "prove", "consistency", "checkpoint", "list", "export"}),
     "monitor": frozenset({"events", "drift", "replay", "serve-metrics"}), "pii": frozenset({"scan"}), "local": None,
     "pipeline": frozenset({"run", "watch", "status", "list"}),
+    "infra": None,  # every verb; the server's own blueprints (named, never a file sent), background operations
 }
 WORKSTATION_COMMANDS: dict[str, frozenset[str] | None] = {
     "blueprint": frozenset({"validate"}), "kserve": frozenset({"render", "validate"}), "gpu": None,

@@ -16,6 +16,7 @@ from control_plane import __version__
 from control_plane.server import (
     audit_routes,
     errors,
+    infra_routes,
     local_routes,
     model_routes,
     monitor_routes,
@@ -93,4 +94,5 @@ def create_app(*, insecure_dev: bool = False) -> FastAPI:
     app.include_router(monitor_routes.router)
     app.include_router(pipeline_routes.router)
     app.include_router(local_routes.router)
+    app.include_router(infra_routes.router)
     return app

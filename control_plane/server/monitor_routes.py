@@ -12,11 +12,8 @@ service's request log is the server's.
 
 from __future__ import annotations
 
+import functools
 import tempfile
-import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,10 +23,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from control_plane import environments
-from control_plane.errors import MlctlError, NotFound, UsageError
+from control_plane.errors import MlctlError, UsageError
 from control_plane.pii import Finding
-from control_plane.server import errors as api_errors
-from control_plane.server import uploads
+from control_plane.server import operations, uploads
 from control_plane.server.auth import caller
 from control_plane.services import Context, models, monitoring, pii, transfer
 
@@ -179,37 +175,9 @@ async def pii_scan(ctx: Caller, request: Request) -> Any:
 # A TensorRT build is a Kubernetes Job that can take many minutes: more than a request. The request
 # checks the options and the permissions (a refusal is its 403) and answers 202 with the build's id;
 # a worker thread runs the verb; the client follows ``GET /v1/optimizations/{id}`` (its progress
-# lines, then the result or the error). Builds live in this server's memory: a build interrupted by a
-# restart is gone, and registered nothing (the derived version is registered only after parity).
-
-
-def _who(ctx: Context) -> tuple[str | None, str]:
-    """Whose build: the verified (issuer, subject), never a name two issuers could share."""
-    v = ctx.actor.verified
-    return (v.issuer, v.subject) if v is not None else (None, ctx.actor.name)
-
-
-@dataclass
-class _Build:
-    owner: tuple[str | None, str]
-    progress: list[str] = field(default_factory=list)
-    result: Any = None
-    error: dict[str, Any] | None = None
-    done: bool = False
-    ended: float = 0.0  # time.monotonic() when it ended
-
-
-_builds: dict[str, _Build] = {}
-_builds_lock = threading.Lock()
-KEEP_ENDED_S = 3600.0  # how long an ended build's result stays readable (the client reads it within seconds)
-
-
-def _prune() -> None:
-    """Forget builds that ended more than KEEP_ENDED_S ago, so that a long-running server's table stays small."""
-    cutoff = time.monotonic() - KEEP_ENDED_S
-    with _builds_lock:
-        for build_id in [k for k, b in _builds.items() if b.done and b.ended < cutoff]:
-            del _builds[build_id]
+# lines, then the result or the error): ``server.operations``. Builds live in this server's memory: a
+# build interrupted by a restart is gone, and registered nothing (the derived version is registered
+# only after parity).
 
 
 class OptimizeRequest(BaseModel):
@@ -220,22 +188,11 @@ class OptimizeRequest(BaseModel):
     timeout: float | None = Field(None, description="Seconds to wait for the build Job.")
 
 
-def _run_build(ctx: Context, build: _Build, ref: str, body: OptimizeRequest) -> None:
-    try:
-        environment = ctx.environment(body.env)
-        view = models.optimize(ctx, ref, environment=environment, target=body.target, precision=body.precision,
-                               signer=body.signer, timeout=body.timeout, progress=build.progress.append)
-        build.result = view.as_json()
-    except MlctlError as exc:
-        build.error = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
-                       "kind": type(exc).__name__, "status": api_errors.status_for(exc)}
-    except Exception as exc:  # a bug in a build must end the build, not leave it running forever
-        build.error = {"message": f"the build failed on the server: {type(exc).__name__}",
-                       "hint": "see the server's log", "exit_code": 1, "kind": "InternalError", "status": 500}
-        raise
-    finally:
-        build.ended = time.monotonic()
-        build.done = True
+def _build(ctx: Context, ref: str, body: OptimizeRequest, build: operations.Operation) -> Any:
+    environment = ctx.environment(body.env)
+    view = models.optimize(ctx, ref, environment=environment, target=body.target, precision=body.precision,
+                           signer=body.signer, timeout=body.timeout, progress=build.progress.append)
+    return view.as_json()
 
 
 @router.post("/models/{name}/{version}/optimizations", status_code=202)
@@ -243,25 +200,15 @@ def optimize(ctx: Caller, name: str, version: str, body: OptimizeRequest) -> JSO
     """``mlctl model optimize NAME:V``: checked now (403 when refused), built in the background."""
     ctx = ctx.with_settings(blueprint=environments.blueprint_path(body.env))  # its KMS key signs (--signer kms)
     ref = models.optimize_allowed(ctx, f"{name}:{version}", target=body.target, precision=body.precision)
-    _prune()
-    build = _Build(owner=_who(ctx))
-    build_id = uuid.uuid4().hex
-    with _builds_lock:
-        _builds[build_id] = build
-    threading.Thread(target=_run_build, args=(ctx, build, ref, body), name=f"mlctl-optimize-{build_id[:8]}",
-                     daemon=True).start()
+    build_id = operations.start(ctx, "optimize", functools.partial(_build, ctx, ref, body))
     return JSONResponse({"id": build_id, "ref": ref}, status_code=202)
 
 
 @router.get("/optimizations/{build_id}")
 def optimization(ctx: Caller, build_id: str) -> Any:
     """A build's state: ``{"done", "progress", "result", "error"}``; only its starter sees it."""
-    with _builds_lock:
-        build = _builds.get(build_id)
-    if build is None or build.owner != _who(ctx):
-        raise NotFound(f"no optimization {build_id} of yours on this server",
-                       hint="start one with mlctl model optimize NAME:V (builds do not survive a server restart)")
-    return {"done": build.done, "progress": list(build.progress), "result": build.result, "error": build.error}
+    return operations.find(ctx, build_id, "optimize", what="optimization", hint=(
+        "start one with mlctl model optimize NAME:V (builds do not survive a server restart)")).state()
 
 
 # --- monitor replay ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ naming the field, whoever runs the command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,19 @@ from control_plane.policy.infra_gate import check_blueprint, check_stacks, stack
 from control_plane.services.context import Context
 
 __all__ = [
-    "BackendsView", "BlueprintValidationView", "DriftView", "GateView", "StackResultsView", "SynthView",
-    "apply", "bootstrap", "check", "destroy", "drift", "plan", "synth", "validate_blueprints",
+    "CHANGING_VERBS", "SERVED_BLUEPRINT", "SERVED_BLUEPRINT_HINT", "BackendsView", "BlueprintValidationView", "DriftView", "GateView", "StackResultsView",
+    "SynthView", "apply", "authorize", "bootstrap", "check", "destroy", "drift", "plan", "synth",
+    "validate_blueprints",
 ]
 
 Progress = lifecycle.Progress
 _quiet = lifecycle._quiet
+
+# Through `mlctl server`, a blueprint is named, never a path: the server runs `blueprints/NAME.yaml`
+# of its own (or its MLCTL_BLUEPRINT), so a caller cannot point it at a file of its choosing.
+SERVED_BLUEPRINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+SERVED_BLUEPRINT_HINT = ("give a blueprint the server has by name (e.g. --blueprint uae-local), or leave --blueprint "
+                         "out for the server's default (its MLCTL_BLUEPRINT)")
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -60,16 +68,28 @@ class SynthView:
 
 @dataclass(frozen=True)
 class BackendsView:
-    """One remote-state backend per environment (``backends``: the cloud's bootstrap result)."""
+    """One remote-state backend per environment (``backends``: the cloud's bootstrap result, with
+    its ``cloud``); the table's rows are derived from them, so the API's JSON rebuilds the view."""
 
     backends: Sequence[dict[str, Any]]
-    rows: Sequence[tuple[str, str, str, str, str]]
 
     def as_json(self) -> Any:
         return {"backends": list(self.backends)}
 
+    @property
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        return [_backend_row(b) for b in self.backends]
+
     def renderables(self) -> Iterable[Any]:
         yield table("state backends", ["environment", "backend", "region", "state key", "new"], self.rows)
+
+
+def _backend_row(b: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    if b["cloud"] == "azure":
+        return (b["environment"], f"azurerm://{b['storage_account']}/{b['container']}", b["region"], b["key_id"], "-")
+    new = ("bucket+key" if b["created_bucket"] and b["created_key"] else "bucket" if b["created_bucket"]
+           else "key" if b["created_key"] else "no")
+    return (b["environment"], f"s3://{b['bucket']}", b["region"], b["kms_key_arn"], new)
 
 
 @dataclass(frozen=True)
@@ -204,10 +224,18 @@ class BlueprintValidationView:
 # --- verbs ---------------------------------------------------------------------------------------
 
 
-def _authorize_all(ctx: Context, action: str, environments: Iterable[Environment]) -> list[Environment]:
-    envs = list(environments)
+CHANGING_VERBS = ("bootstrap", "apply", "destroy")  # authorized per environment: infra.<verb>
+
+
+def authorize(ctx: Context, verb: str, blueprint: Path) -> list[Environment]:
+    """``infra.<verb>`` (bootstrap, apply, destroy) on every environment of ``blueprint`` for ``ctx``'s
+    identity, denials audited; the environments. The server calls it in the request, before it
+    starts the background work, so that a refusal is the request's answer (403) and nothing starts."""
+    if verb not in CHANGING_VERBS:
+        raise ValueError(f"infra {verb} changes nothing deployed: it needs no authorization")
+    envs = list(environments.blueprint(blueprint).environments)
     for env in envs:
-        ctx.authorize(action, env.name, env=env)
+        ctx.authorize(f"infra.{verb}", env.name, env=env)
     return envs
 
 
@@ -230,25 +258,17 @@ def synth(ctx: Context, blueprint: Path, *, outdir: Path | None = None, progress
 
 def bootstrap(ctx: Context, blueprint: Path, *, progress: Progress = _quiet) -> BackendsView:
     """Create (or re-assert) each environment's remote-state backend; idempotent."""
-    envs = _authorize_all(ctx, "infra.bootstrap", environments.blueprint(blueprint).environments)
-    rows: list[tuple[str, str, str, str, str]] = []
+    envs = authorize(ctx, "bootstrap", blueprint)
     payload: list[dict[str, Any]] = []
     for env in envs:
         if env.cloud is Cloud.azure:
             progress(env.name, f"pre-flight and state storage in {env.region}")
-            az = bootstrap_azure(env)
-            payload.append({"cloud": "azure", **az.as_dict()})
-            rows.append((az.environment, f"azurerm://{az.storage_account}/{az.container}", az.region,
-                         az.key_id, "-"))
+            payload.append({"cloud": "azure", **bootstrap_azure(env).as_dict()})
         else:
             progress(env.name, f"state backend s3://{env.state.bucket} in {env.region}")
-            r = bootstrap_backend(env)
-            payload.append({"cloud": "aws", **r.as_dict()})
-            rows.append((r.environment, f"s3://{r.bucket}", r.region, r.kms_key_arn,
-                         "bucket+key" if r.created_bucket and r.created_key else
-                         "bucket" if r.created_bucket else "key" if r.created_key else "no"))
-        _audit_done(ctx, "infra.bootstrap", [env], {"blueprint": str(blueprint), "backend": rows[-1][1]})
-    return BackendsView(payload, rows)
+            payload.append({"cloud": "aws", **bootstrap_backend(env).as_dict()})
+        _audit_done(ctx, "infra.bootstrap", [env], {"blueprint": str(blueprint), "backend": _backend_row(payload[-1])[1]})
+    return BackendsView(payload)
 
 
 def plan(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth: bool = False,
@@ -261,7 +281,7 @@ def plan(ctx: Context, blueprint: Path, *, outdir: Path | None = None, no_synth:
 def _change(ctx: Context, verb: str, blueprint: Path, outdir: Path | None, no_synth: bool,
             progress: Progress) -> StackResultsView:
     """apply / destroy: authorized for every environment first, audited per environment after."""
-    envs = _authorize_all(ctx, f"infra.{verb}", environments.blueprint(blueprint).environments)
+    envs = authorize(ctx, verb, blueprint)
     ws = _workspace(blueprint, outdir, no_synth, progress)
     results = getattr(lifecycle, verb)(ws, progress)
     _audit_done(ctx, f"infra.{verb}", envs, {"blueprint": str(blueprint), "stacks": [r.stack for r in results]})
