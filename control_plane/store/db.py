@@ -99,6 +99,40 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
+_APPEND_SUFFIX = "#audit-append"
+
+
+def append_engine(url: str | None = None) -> Engine:
+    """The engine audit appends commit on (``control_plane.audit.append``), one per URL per process.
+
+    On SQLite it is :func:`get_engine`'s (synchronous=NORMAL already applies to every connection).
+    On PostgreSQL it is a second pool over the same, migrated database whose connections differ in
+    three ways, each saving a round trip on an append that is a single statement:
+
+    - they start with ``synchronous_commit=off`` (the libpq ``options`` startup parameter: no
+      ``SET`` per transaction). Only this pool: registry, release and signed-head transactions
+      keep the server's durable commit, and a signed head's commit flushes the WAL, with every
+      entry before it, before the head leaves the database;
+    - they run in autocommit: the append is one data-modifying statement, its own transaction,
+      so no ``BEGIN``/``COMMIT`` is sent;
+    - no pre-ping (``SELECT 1`` per checkout): the statement is the ping. A connection found dead
+      raises a disconnect error before anything ran there, and the append (which can tell whether
+      its entry landed: it knows the sequence number and leaf hash it tried) retries on
+      :func:`get_engine`'s pool, which pings.
+    """
+    url = url or database_url()
+    main = get_engine(url)  # migrates once
+    if main.dialect.name != "postgresql":
+        return main
+    with _lock:
+        engine = _engines.get(url + _APPEND_SUFFIX)
+        if engine is None:
+            startup = " ".join(filter(None, [str(main.url.query.get("options") or ""), "-c synchronous_commit=off"]))
+            engine = create_engine(main.url, isolation_level="AUTOCOMMIT", connect_args={"options": startup})
+            _engines[url + _APPEND_SUFFIX] = engine
+        return engine
+
+
 def reset_engines() -> None:
     """Forget cached engines (tests switch databases between cases)."""
     with _lock:
