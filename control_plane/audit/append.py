@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from control_plane import identity as acting  # `identity` is record()'s parameter
@@ -90,12 +89,16 @@ def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[Audi
 # refreshes what it remembers. The guard is the whole head, never a guess: a database restored
 # from a backup, another process or a `session=` append all make it miss, never fork the tree.
 # SQLite has no data-modifying CTEs, and its statements cost no round trip: it keeps the locking path.
+# Sent through the pooled DBAPI connection itself, not a Core statement: on a path this short,
+# SQLAlchemy's per-execution work (compiled-cache lookup, parameter processing, result set-up) is a
+# fair share of the client's time. psycopg prepares it on the server after a few uses.
 _COLUMNS = (*HASHED_FIELDS, "leaf_hash", "seal")
-_FAST = text(
-    "WITH h AS (UPDATE audit_head SET seq = :seq, peaks = :peaks"  # noqa: S608 (only our column names)
-    " WHERE id = 1 AND seq = :seq - 1 AND peaks = :prev_peaks RETURNING seq, signed_size, signed_at),"
+_FAST = (
+    "WITH h AS (UPDATE audit_head SET seq = %(seq)s, peaks = %(peaks)s"  # noqa: S608 (only our column names)
+    " WHERE id = 1 AND seq = %(seq)s - 1 AND peaks = %(prev_peaks)s RETURNING seq, signed_size, signed_at),"
     f" i AS (INSERT INTO audit_entries ({', '.join(_COLUMNS)})"
-    f" SELECT {', '.join('h.seq' if c == 'seq' else f'CAST(:{c} AS TEXT)' for c in _COLUMNS)} FROM h RETURNING seq)"
+    f" SELECT {', '.join('h.seq' if c == 'seq' else f'CAST(%({c})s AS TEXT)' for c in _COLUMNS)} FROM h"
+    " RETURNING seq)"
     " SELECT h.signed_size, h.signed_at FROM h JOIN i ON i.seq = h.seq"
 )
 # Engine -> (seq, peaks) this process last committed there: a hint, checked by the statement itself.
@@ -120,13 +123,20 @@ def _fast(engine: Engine, fields: dict[str, Any]) -> tuple[AuditEntry, bool] | N
         return None
     seq, peaks = known[0] + 1, known[1]
     row, new_peaks = _next(fields, seq, peaks)
+    conn = engine.raw_connection()  # autocommit (store.db.append_engine): the statement is the transaction
     try:
-        with engine.connect() as conn:
-            got = conn.execute(_FAST, {**row, "peaks": new_peaks, "prev_peaks": peaks}).first()
-    except DBAPIError as exc:
-        if exc.connection_invalidated:  # no pre-ping on this pool (store.db.append_engine)
+        cur = conn.cursor()
+        cur.execute(_FAST, {**row, "seq": seq, "peaks": new_peaks, "prev_peaks": peaks})
+        got = cur.fetchone()
+        cur.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        if engine.dialect.is_disconnect(exc, conn.dbapi_connection, None):  # no pre-ping on this pool
+            conn.invalidate(exc)
+            engine.dispose()  # as SQLAlchemy does on a disconnect: the others in the pool likely died too
             raise _Lost(row, new_peaks) from exc
         raise
+    finally:
+        conn.close()  # back to the pool; its reset sends nothing (no transaction is open)
     if got is None:
         return None
     # Always overwrite, never "keep the highest": after a database restore the lower head is the
