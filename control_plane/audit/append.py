@@ -1,9 +1,23 @@
 """Append one entry to the audit log: :func:`record`.
 
-Appending is one short transaction: lock the head row, insert the entry with its leaf hash and
-seal, extend the compact range. No signature is made per entry; a signed tree head is issued
-when ``MLCTL_AUDIT_HEAD_EVERY`` entries or ``MLCTL_AUDIT_HEAD_SECONDS`` have passed since the last
-one (the head itself is made in :mod:`control_plane.audit.checkpoints`).
+Appending is one short transaction per entry: take the next sequence number from the head row,
+insert the entry with its leaf hash and seal, extend the compact range (the peaks). Two ways, with
+the same result and the same row-level guarantees (sequence numbers never fork or gap):
+
+- the locking path (SQLite always; PostgreSQL when the process does not know the head, and inside
+  a caller's transaction): lock the head row, read it, insert, write the peaks;
+- PostgreSQL's fast path, when this process wrote the head last: one statement, its own
+  transaction, that moves the head only if it is still exactly the one remembered (see ``_FAST``).
+
+Durability: an entry's commit does not wait for the disk (SQLite ``synchronous=NORMAL``,
+PostgreSQL ``synchronous_commit=off``, on the append connections only): a power cut may lose the
+newest entries, never leave the log inconsistent. Nothing outside the database ever covers an
+entry that could still be lost: a signed tree head is committed durably, which flushes the log up
+to it with every entry before it, before it is written to ``$MLCTL_HOME`` or the audit bucket.
+
+No signature is made per entry; a signed tree head is issued when ``MLCTL_AUDIT_HEAD_EVERY``
+entries or ``MLCTL_AUDIT_HEAD_SECONDS`` have passed since the last one (the head itself is made in
+:mod:`control_plane.audit.checkpoints`).
 """
 
 from __future__ import annotations
@@ -199,7 +213,8 @@ def record(
     identity: Identity | Mapping[str, Any] | None = None,
     session: Session | None = None,
 ) -> AuditEntry:
-    """Append one entry. Safe from any process at any time (appends serialise on the head row).
+    """Append one entry. Safe from any process at any time (appends serialise on the head row, or
+    match it exactly on the fast path).
 
     Pass ``session`` to append inside your own transaction, so that the state change and its
     audit entry commit or roll back together. ``identity`` says who acted and how that was
