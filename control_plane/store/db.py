@@ -102,6 +102,13 @@ def get_engine(url: str | None = None) -> Engine:
 _APPEND_SUFFIX = "#audit-append"
 
 
+def _commit_without_flush(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO off")  # for the session: it outlives this transaction
+    cur.close()
+    dbapi_conn.commit()  # whether or not SQLAlchemy has switched the connection to autocommit yet
+
+
 def append_engine(url: str | None = None) -> Engine:
     """The engine audit appends commit on (``control_plane.audit.append``), one per URL per process.
 
@@ -109,16 +116,17 @@ def append_engine(url: str | None = None) -> Engine:
     On PostgreSQL it is a second pool over the same, migrated database whose connections differ in
     three ways, each saving a round trip on an append that is a single statement:
 
-    - they start with ``synchronous_commit=off`` (the libpq ``options`` startup parameter: no
-      ``SET`` per transaction). Only this pool: registry, release and signed-head transactions
+    - they are set to ``synchronous_commit=off`` once, when connected (not with a ``SET LOCAL``
+      per transaction; nor with the libpq ``options`` startup parameter, which PgBouncer refuses
+      by default). Only this pool: registry, release and signed-head transactions
       keep the server's durable commit, and a signed head's commit flushes the WAL, with every
       entry before it, before the head leaves the database;
     - they run in autocommit: the append is one data-modifying statement, its own transaction,
       so no ``BEGIN``/``COMMIT`` is sent;
-    - no pre-ping (``SELECT 1`` per checkout): the statement is the ping. A connection found dead
-      raises a disconnect error before anything ran there, and the append (which can tell whether
-      its entry landed: it knows the sequence number and leaf hash it tried) retries on
-      :func:`get_engine`'s pool, which pings.
+    - no pre-ping (an empty query per checkout): the statement is the ping. When a connection
+      turns out dead the append cannot know whether its statement committed; it looks, on
+      :func:`get_engine`'s pool (which pings) and under the head row's lock, for the entry it
+      sent (its sequence number and leaf hash) and appends it only if it is not there.
     """
     url = url or database_url()
     main = get_engine(url)  # migrates once
@@ -127,8 +135,8 @@ def append_engine(url: str | None = None) -> Engine:
     with _lock:
         engine = _engines.get(url + _APPEND_SUFFIX)
         if engine is None:
-            startup = " ".join(filter(None, [str(main.url.query.get("options") or ""), "-c synchronous_commit=off"]))
-            engine = create_engine(main.url, isolation_level="AUTOCOMMIT", connect_args={"options": startup})
+            engine = create_engine(main.url, isolation_level="AUTOCOMMIT")
+            event.listen(engine, "connect", _commit_without_flush)
             _engines[url + _APPEND_SUFFIX] = engine
         return engine
 

@@ -240,3 +240,15 @@ def test_connection_lost_after_the_fast_statement_committed_appends_once(
     assert entry.seq == 4
     audit.record(action="test.append", subject="s:4")
     assert _audited(5) == [f"s:{i}" for i in range(5)]
+
+
+def test_only_the_append_pool_commits_without_flushing(pg_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Entries may commit without waiting for the disk (a signed head's commit flushes them before
+    # it leaves the database); registry, release and signed-head transactions must not.
+    monkeypatch.setenv("MLCTL_DB_URL", pg_database)
+    audit.record(action="test.append", subject="s:0")
+    with append_engine().connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with get_engine().connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    _audited(1)
