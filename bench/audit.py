@@ -76,11 +76,11 @@ _FLOOR_ROW = ("seq", "ts", "actor", "roles", "action", "subject", "decision", "r
               "identity", "entry_hash")
 # The floor's one-statement append on PostgreSQL, the shape of audit.append's fast path: move the
 # chain head from the one this process last wrote and insert the entry, or nothing if it moved.
-_FLOOR_FAST = ("WITH h AS (UPDATE bench_chain_head SET seq = :seq, entry_hash = :entry_hash "  # noqa: S608 (constants)
-               "WHERE id = 1 AND seq = :seq - 1 AND entry_hash = :prev RETURNING seq) "
+_FLOOR_FAST = ("WITH h AS (UPDATE bench_chain_head SET seq = %(seq)s, entry_hash = %(entry_hash)s "  # noqa: S608
+               "WHERE id = 1 AND seq = %(seq)s - 1 AND entry_hash = %(prev)s RETURNING seq) "
                "INSERT INTO bench_chain SELECT "
-               + ", ".join("h.seq" if c == "seq" else f"CAST(:{c} AS TEXT)" for c in _FLOOR_ROW) + " FROM h")
-_floor_head: dict[str, tuple[int, str]] = {}  # database URL -> (seq, entry_hash) the floor last wrote
+               + ", ".join("h.seq" if c == "seq" else f"CAST(%({c})s AS TEXT)" for c in _FLOOR_ROW) + " FROM h")
+_floor_head: dict[Any, tuple[int, str]] = {}  # engine -> (seq, entry_hash) the floor last wrote
 
 
 def _floor_append(engine: Any, fields: dict[str, Any]) -> None:
@@ -89,18 +89,24 @@ def _floor_append(engine: Any, fields: dict[str, Any]) -> None:
     from control_plane.audit.entry import HASHED_FIELDS, leaf_data, stored_columns
     from control_plane.store.db import append_engine
 
-    url = str(engine.url)
-    known = _floor_head.get(url)
+    known = _floor_head.get(engine)
     if engine.dialect.name == "postgresql" and known is not None:
-        # Like ours on PostgreSQL: one statement in its own transaction, on the same pool
-        # (autocommit, synchronous_commit=off from connect, no pre-ping).
+        # Like ours on PostgreSQL: one statement in its own transaction, sent on the pooled DBAPI
+        # connection of the same pool (autocommit, synchronous_commit=off from connect, no pre-ping).
         seq, prev = known[0] + 1, known[1]
         cols = stored_columns({**fields, "seq": seq})
         h = hashlib.sha256(prev.encode() + leaf_data([cols[f] for f in HASHED_FIELDS])).hexdigest()
-        with append_engine(engine.url.render_as_string(hide_password=False)).connect() as conn:
-            if conn.execute(sa.text(_FLOOR_FAST), {**cols, "entry_hash": h, "prev": prev}).rowcount == 1:
-                _floor_head[url] = (seq, h)
-                return
+        conn = append_engine().raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(_FLOOR_FAST, {**cols, "seq": seq, "entry_hash": h, "prev": prev})
+            appended = cur.rowcount == 1
+            cur.close()
+        finally:
+            conn.close()
+        if appended:
+            _floor_head[engine] = (seq, h)
+            return
     with engine.begin() as conn:  # the locking pattern (SQLite, and a PostgreSQL miss)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # the same durability as ours
@@ -112,7 +118,7 @@ def _floor_append(engine: Any, fields: dict[str, Any]) -> None:
                              ":decision, :reasons, :digests, :details, :host, :identity, :entry_hash)"),
                      {**cols, "entry_hash": h})
         conn.execute(sa.text("UPDATE bench_chain_head SET entry_hash = :h WHERE id = 1"), {"h": h})
-    _floor_head[url] = (seq, h)
+    _floor_head[engine] = (seq, h)
 
 
 def _floor_verify(engine: Any) -> int:
