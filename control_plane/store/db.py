@@ -99,6 +99,48 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
+_APPEND_SUFFIX = "#audit-append"
+
+
+def _commit_without_flush(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO off")  # for the session: it outlives this transaction
+    cur.close()
+    dbapi_conn.commit()  # whether or not SQLAlchemy has switched the connection to autocommit yet
+
+
+def append_engine(url: str | None = None) -> Engine:
+    """The engine audit appends commit on (``control_plane.audit.append``), one per URL per process.
+
+    On SQLite it is :func:`get_engine`'s (synchronous=NORMAL already applies to every connection).
+    On PostgreSQL it is a second pool over the same, migrated database whose connections differ in
+    three ways, each saving a round trip on an append that is a single statement:
+
+    - they are set to ``synchronous_commit=off`` once, when connected (not with a ``SET LOCAL``
+      per transaction; nor with the libpq ``options`` startup parameter, which PgBouncer refuses
+      by default). Only this pool: registry, release and signed-head transactions
+      keep the server's durable commit, and a signed head's commit flushes the WAL, with every
+      entry before it, before the head leaves the database;
+    - they run in autocommit: the append is one data-modifying statement, its own transaction,
+      so no ``BEGIN``/``COMMIT`` is sent;
+    - no pre-ping (an empty query per checkout): the statement is the ping. When a connection
+      turns out dead the append cannot know whether its statement committed; it looks, on
+      :func:`get_engine`'s pool (which pings) and under the head row's lock, for the entry it
+      sent (its sequence number and leaf hash) and appends it only if it is not there.
+    """
+    url = url or database_url()
+    main = get_engine(url)  # migrates once
+    if main.dialect.name != "postgresql":
+        return main
+    with _lock:
+        engine = _engines.get(url + _APPEND_SUFFIX)
+        if engine is None:
+            engine = create_engine(main.url, isolation_level="AUTOCOMMIT")
+            event.listen(engine, "connect", _commit_without_flush)
+            _engines[url + _APPEND_SUFFIX] = engine
+        return engine
+
+
 def reset_engines() -> None:
     """Forget cached engines (tests switch databases between cases)."""
     with _lock:
