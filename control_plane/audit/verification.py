@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from control_plane.audit import heads
 from control_plane.audit.candidates import collect_heads, describe
+from control_plane.audit.parallel import walk_parallel
 from control_plane.audit.reconcile import anchored_heads, reconcile_anchors
 from control_plane.audit.records import AuditReport
-from control_plane.audit.walk import walk_entries
 from control_plane.signing.signers import LocalSigner
 from control_plane.store import get_engine
 
@@ -24,7 +24,7 @@ def verify() -> AuditReport:
     with get_engine().connect() as conn:
         by_size = collect_heads(conn, keyring, report)
         anchored = anchored_heads(conn, report)
-        walk = walk_entries(conn, by_size, anchored.by_size if anchored else {}, report)
+        walk = walk_parallel(conn, by_size, anchored.by_size if anchored else {}, report)
     size, covered = walk.size, walk.covered
     if report.first_bad is None and anchored is not None:
         reconcile_anchors(walk, anchored, keyring, report)
