@@ -63,8 +63,11 @@ def plan(last: int, workers: int) -> list[tuple[int, int | None]]:
 
 def _job(conn: Connection, lo: int, hi: int | None, checks: list[int], seal_after: int) -> str:
     cargs, cparams = conn.dialect.create_connect_args(conn.engine.url)
+    # The driver's connection parameters as the engine passes them (host, database, user, TLS ...),
+    # less the driver objects it adds (psycopg's adapters: a worker reads text and integers only).
+    cparams = {k: v for k, v in cparams.items() if isinstance(v, str | int | float | bool)}
     if conn.dialect.name == "sqlite":
-        cparams = {**cparams, "timeout": 30}
+        cparams["timeout"] = 30
     return json.dumps({"dialect": conn.dialect.name, "cargs": list(cargs), "cparams": dict(cparams), "lo": lo,
                        "hi": hi, "checks": checks, "seal_after": seal_after, "seal_key": seal.key().hex()})
 
@@ -80,6 +83,7 @@ def _start(job: str) -> subprocess.Popen[bytes]:
     assert proc.stdin is not None
     proc.stdin.write(job.encode())  # the worker reads it all first: no deadlock on a full pipe
     proc.stdin.close()
+    proc.stdin = None  # communicate() would flush it again
     return proc
 
 
@@ -124,7 +128,9 @@ def walk_parallel(conn: Connection, by_size: dict[int, list[Candidate]], anchore
                   report: AuditReport, workers: int | None = None) -> Walk:
     """:func:`~control_plane.audit.walk.walk_entries`' result and diagnosis, the ranges checked side
     by side (``workers``: default one per CPU for a log of at least MLCTL_AUDIT_VERIFY_PARALLEL_FROM
-    entries, else one, in this process)."""
+    entries, else one, in this process; 0: the sequential walk alone, the reference tests compare with)."""
+    if workers == 0:
+        return walk_entries(conn, by_size, anchored, report)
     last = last_seq(conn)
     if workers is None:
         threshold = audit_verify_parallel_from()
