@@ -150,3 +150,16 @@ def test_the_ranges_subtrees_rebuild_the_tree_at_every_size() -> None:
     assert levels[-1] == [merkle.root(leaves[:256])]
     assert parallel.plan(10, 4) == [(0, None)]  # below one chunk: one range
     assert parallel.plan(5 * CHUNK + 1, 2) == [(0, 3 * CHUNK), (3 * CHUNK, None)]
+
+
+def test_a_hash_shifted_into_the_next_entrys_is_named(mlctl_home: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite keeps 65 characters in a VARCHAR(64) (PostgreSQL refuses them): the batch comparison
+    # must not be fooled by the hashes of #2500 and #2501 still adding up to the same text.
+    monkeypatch.setenv("MLCTL_AUDIT_ANCHOR", "off")
+    _load()
+    _exec("UPDATE audit_entries SET leaf_hash = (SELECT substr(leaf_hash, 64, 1) FROM audit_entries WHERE seq = 2500)"
+          " || leaf_hash WHERE seq = 2501")
+    _exec("UPDATE audit_entries SET leaf_hash = substr(leaf_hash, 1, 63) WHERE seq = 2500")
+    report = verify(workers=WORKERS)
+    _same(report, verify(workers=0))
+    assert report.first_bad == 2500 and "entry #2500: content does not match its hash" in report.problems[0]
