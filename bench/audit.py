@@ -13,8 +13,13 @@ PostgreSQL, each next to a plain SHA-256 hash chain over the same bytes in the s
    ``audit.append``'s fast path does. Goal >= 1,000 entries/s.
 2. Verification of ``--entries`` entries (default 1 M, built with a bulk loader writing the exact
    format ``record`` writes, a head every 1,000 entries): ``audit.verify()`` (order, leaf hash,
-   seal, Merkle tree, every signed head). Floor: recompute a plain SHA-256 chain over the same
-   bytes read from the database. Goal < 10 s for 1 M.
+   seal, Merkle tree, every signed head), which checks a log of at least
+   MLCTL_AUDIT_VERIFY_PARALLEL_FROM entries (default 200,000) in one worker process per CPU over
+   disjoint ranges. Floor: recompute a plain SHA-256 chain over the same bytes read from the
+   database, single-threaded (a chain cannot be split): the ratio compares our wall time on every
+   CPU with the floor's on one, so it is printed next to the CPU seconds each side used (ours: this
+   process and its workers together) and the load average, which a shared machine shifts. Goal
+   < 10 s for 1 M.
 
 Everything runs in a temporary $MLCTL_HOME (and a throwaway PostgreSQL cluster) and is removed.
 Ratios are ours / floor (appends: floor rate / our rate, so > 1 means slower than the floor).
@@ -27,6 +32,7 @@ import hashlib
 import json
 import os
 import pwd
+import resource
 import shutil
 import subprocess
 import sys
@@ -261,6 +267,20 @@ def _fresh_pg_db(server: str, name: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (verification's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _verify_workers(entries: int) -> int:
+    from control_plane.audit import parallel
+    from control_plane.settings import audit_verify_parallel_from
+
+    threshold = audit_verify_parallel_from()
+    return min(parallel.cpus(), parallel.MAX_WORKERS) if threshold and entries >= threshold else 1
+
+
 def _measure(backend: str, url: str | None, appends: int, entries: int) -> dict[str, Any]:
     from control_plane import audit
     from control_plane.store import get_engine
@@ -300,16 +320,21 @@ def _measure(backend: str, url: str | None, appends: int, entries: int) -> dict[
             t = time.perf_counter()
             _bulk_load(engine, entries, "2026-12-01T00:00:00.000000Z")
             out["bulk_load_s"] = time.perf_counter() - t
-            ours_s, floor_s = [], []
+            ours_s, floor_s, ours_cpu, floor_cpu = [], [], [], []
             for _ in range(2):  # interleaved, best of two: load on a shared machine hits both sides alike
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), _cpu_s()
                 report = audit.verify()
                 ours_s.append(time.perf_counter() - t)
+                ours_cpu.append(_cpu_s() - cpu)
                 assert report.ok and report.entries == entries, report.problems
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), _cpu_s()
                 assert _floor_verify(engine) == entries
                 floor_s.append(time.perf_counter() - t)
+                floor_cpu.append(_cpu_s() - cpu)
             out["verify_s"], out["verify_floor_s"] = min(ours_s), min(floor_s)
+            out["verify_cpu_s"], out["verify_floor_cpu_s"] = min(ours_cpu), min(floor_cpu)
+            out["verify_workers"] = _verify_workers(entries)
+            out["verify_load_average"] = os.getloadavg()
             out["verify_heads_checked"] = report.heads_checked
             out["verify_ratio"] = out["verify_s"] / out["verify_floor_s"]
             out["verify_entries"] = entries
@@ -355,6 +380,9 @@ def _print(r: dict[str, Any]) -> None:
         print(f"  verify {r['verify_entries']:,} entries : {r['verify_s']:8.2f} s    plain SHA-256 chain "
               f"{r['verify_floor_s']:8.2f} s    time ratio {r['verify_ratio']:.2f}x   ({r['verify_per_s']:,.0f} "
               f"entries/s; goal < 10 s for 1 M; {r['verify_heads_checked']} heads checked)")
+        print(f"    ours on {r['verify_workers']} process(es): {r['verify_cpu_s']:.2f} CPU s in all; the floor, "
+              f"single-threaded: {r['verify_floor_cpu_s']:.2f} CPU s; load average "
+              f"{' '.join(f'{x:.1f}' for x in r['verify_load_average'])} on {os.cpu_count()} CPUs")
         print(f"  inclusion proof at that size: {r['prove_s']:8.2f} s   (bulk load {r['bulk_load_s']:.0f} s, not timed)")
     sys.stdout.flush()
 

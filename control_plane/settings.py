@@ -159,6 +159,9 @@ class Settings:
     audit_head_seconds: int = field(default=60, metadata=_env("MLCTL_AUDIT_HEAD_SECONDS", _whole(0, 60)))
     audit_trusted_keys: tuple[Path, ...] = field(default=(), metadata=_env("MLCTL_AUDIT_TRUSTED_KEYS", _paths))
     audit_log_id: str | None = field(default=None, metadata=_env("MLCTL_AUDIT_LOG_ID"))
+    # `audit verify` of a log with at least this many entries runs one worker process per CPU (0: never)
+    audit_verify_parallel_from: int = field(default=200_000,
+                                            metadata=_env("MLCTL_AUDIT_VERIFY_PARALLEL_FROM", _whole(0, 200_000)))
     # the API server the CLI calls (docs/server.md); without it, the CLI acts on the local store
     server: str | None = field(default=None, metadata=_env("MLCTL_SERVER"))
     server_ca: Path | None = field(default=None, metadata=_env("MLCTL_SERVER_CA", _path))
@@ -411,3 +414,8 @@ def audit_trusted_keys() -> list[Path]:
 def audit_log_id() -> str | None:
     """Names this log in signed heads and in the bucket; default: derived from the database URL."""
     return current().audit_log_id
+
+
+def audit_verify_parallel_from() -> int:
+    """Logs this large are verified by worker processes over disjoint ranges (0: always in-process)."""
+    return current().audit_verify_parallel_from

@@ -74,6 +74,29 @@ class CompactRange:
         return CompactRange(self.size, self.peaks)
 
 
+def pyramid(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every complete aligned subtree over ``leaves``, level by level: ``levels[j][i]`` is the root
+    of leaves ``[i * 2**j, (i + 1) * 2**j)``. One list comprehension per level hashes a whole batch
+    (the same ``n - 1`` node hashes as appending them one by one, without a method call per leaf):
+    what parallel verification builds its chunks with."""
+    levels = [list(leaves)]
+    while len(level := levels[-1]) > 1:
+        levels.append([_sha256(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)])
+    return levels
+
+
+def peaks_at(levels: Sequence[Sequence[bytes]], k: int) -> list[bytes]:
+    """The compact range of the first ``k`` leaves of a :func:`pyramid`: for each bit of ``k``, from
+    the highest, the aligned subtree that starts where the larger ones end."""
+    out: list[bytes] = []
+    start = 0
+    for j in range(k.bit_length() - 1, -1, -1):
+        if k >> j & 1:
+            out.append(levels[j][start >> j])
+            start += 1 << j
+    return out
+
+
 def root(leaves: Sequence[bytes]) -> bytes:
     """MTH(D[n]) over leaf hashes."""
     cr = CompactRange()

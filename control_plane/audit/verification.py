@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from control_plane.audit import heads
 from control_plane.audit.candidates import collect_heads, describe
+from control_plane.audit.parallel import walk_parallel
 from control_plane.audit.reconcile import anchored_heads, reconcile_anchors
 from control_plane.audit.records import AuditReport
-from control_plane.audit.walk import walk_entries
 from control_plane.signing.signers import LocalSigner
 from control_plane.store import get_engine
 
 
-def verify() -> AuditReport:
+def verify(workers: int | None = None) -> AuditReport:
     """Check every entry (order, leaf hash, seal), rebuild the Merkle tree and reconcile it with every
     validly signed head: database, local copy and the audit bucket. Names the first bad entry, or
-    the head that cannot be reconciled."""
+    the head that cannot be reconciled. ``workers``: see :func:`~control_plane.audit.parallel.walk_parallel`."""
     report = AuditReport(ok=True, entries=0)
     keyring = heads.Keyring.trusted()
     if keyring.source.startswith(f"the {LocalSigner.kind}"):
@@ -24,7 +24,7 @@ def verify() -> AuditReport:
     with get_engine().connect() as conn:
         by_size = collect_heads(conn, keyring, report)
         anchored = anchored_heads(conn, report)
-        walk = walk_entries(conn, by_size, anchored.by_size if anchored else {}, report)
+        walk = walk_parallel(conn, by_size, anchored.by_size if anchored else {}, report, workers)
     size, covered = walk.size, walk.covered
     if report.first_bad is None and anchored is not None:
         reconcile_anchors(walk, anchored, keyring, report)

@@ -4,7 +4,7 @@ compare the rebuilt Merkle tree's root at every signed or anchored head's size."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,23 +15,19 @@ from control_plane.audit.candidates import Candidate, describe
 from control_plane.audit.entry import HASHED_FIELDS, leaf_data
 from control_plane.audit.models import AuditRow
 from control_plane.audit.records import AuditReport
-
-# Built from constant column names only (no input reaches it).
-_SCAN_SQL = f"SELECT {', '.join(HASHED_FIELDS)}, leaf_hash, seal FROM audit_entries ORDER BY seq"  # noqa: S608
+from control_plane.audit.scan import cursor_batches
 
 
-def _batches(conn: Connection, size: int = 20_000) -> Iterator[list[Any]]:
-    """All entries in log order straight from the driver (no per-row SQLAlchemy objects), streamed:
-    a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite."""
+def _batches(conn: Connection, after: int = 0) -> Generator[Sequence[Any], None, None]:
+    """The entries after #``after`` in log order straight from the driver (no per-row SQLAlchemy
+    objects), streamed: a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    cur = dbapi.cursor(name="mlctl_audit_scan") if conn.dialect.name == "postgresql" else dbapi.cursor()
-    try:
-        cur.execute(_SCAN_SQL)
-        while batch := cur.fetchmany(size):
-            yield batch
-    finally:
-        cur.close()
+    return cursor_batches(dbapi, conn.dialect.name == "postgresql", after, None)
+
+
+def last_seq(conn: Connection) -> int:
+    return conn.execute(select(AuditRow.seq).order_by(AuditRow.seq.desc()).limit(1)).scalar() or 0
 
 
 def _diagnose_moved(values: list[Any], stored_leaf: str, last_seq: int) -> int | None:
@@ -54,6 +50,16 @@ class Walk:
     anchor_mismatches: list[tuple[Any, int]] = field(default_factory=list)  # (anchor.Listed, covered before)
 
 
+@dataclass
+class Resume:
+    """Where the sequential walk starts again: just after a signed head that matched (``walk.covered``),
+    with the tree at that size and the heads counted so far, as they were when it got there."""
+
+    walk: Walk
+    tree: merkle.CompactRange
+    heads_checked: int
+
+
 def _first_bad_seal(pending: list[tuple[int, bytes, str | None]], sealer: seal.Sealer) -> int | None:
     for seq, leaf, stored in pending:
         if sealer.hexdigest(leaf) != stored:
@@ -70,23 +76,29 @@ def _bad_seal(report: AuditReport, seq: int) -> None:
 
 
 def walk_entries(conn: Connection, by_size: dict[int, list[Candidate]], anchored: dict[int, list[Any]],
-          report: AuditReport) -> Walk:
+                 report: AuditReport, start: Resume | None = None) -> Walk:
     """Stream every entry once: order, leaf hash, and the tree root at every signed head's size.
     Stops at the first bad entry (report.first_bad). The hot loop of verification.
 
     Seals are checked where no signature speaks for the entries: after the newest head that
     matches, and inside a range whose head does not match (to name the entry that changed). Where
-    a validly signed root matches, it already proves every entry under it."""
-    walk = Walk()
-    last_seq = conn.execute(select(AuditRow.seq).order_by(AuditRow.seq.desc()).limit(1)).scalar() or 0
+    a validly signed root matches, it already proves every entry under it.
+
+    ``start`` resumes after a head that matched (the parallel path stops at a problem and lets this
+    walk name it, from there, exactly as a walk from the first entry would)."""
+    walk = start.walk if start else Walk()
+    tree = start.tree if start else merkle.CompactRange()
+    if start:
+        report.heads_checked = start.heads_checked
+    last = last_seq(conn)
     sealer = seal.Sealer()
-    tree = merkle.CompactRange()
     sha256, append = hashlib.sha256, tree.append
     check = set(by_size) | set(anchored)
     pending: list[tuple[int, bytes, str | None]] = []  # entries since the newest matching head
-    expected, count = 1, 0
+    # The entries up to a matched head were read in order, one row each, before it.
+    expected, count = walk.covered + 1, walk.covered
     try:
-        for batch in _batches(conn):
+        for batch in _batches(conn, walk.covered):
             for row in batch:
                 seq = row[9]
                 count += 1
@@ -104,7 +116,7 @@ def walk_entries(conn: Connection, by_size: dict[int, list[Candidate]], anchored
                     if (bad := _first_bad_seal(pending, sealer)) is not None:
                         _bad_seal(report, bad)
                         return walk
-                    moved = _diagnose_moved(list(row[:12]), row[12] or "", last_seq)
+                    moved = _diagnose_moved(list(row[:12]), row[12] or "", last)
                     why = (f"it is entry #{moved} moved here (entries reordered or inserted)" if moved
                            else "its content was edited after it was recorded")
                     report.problems.append(f"entry #{seq}: content does not match its hash: {why}")
@@ -129,16 +141,9 @@ def _at_head(walk: Walk, tree: merkle.CompactRange, seq: int, by_size: dict[int,
              anchored: dict[int, list[Any]], pending: list[tuple[int, bytes, str | None]], sealer: seal.Sealer,
              report: AuditReport) -> bool:
     """Compare the tree at a head's size; False when verification must stop here."""
-    root = tree.root().hex()
-    for item in anchored.get(seq, ()):
-        if item.root == root:
-            walk.anchored_ok = item
-        else:
-            walk.anchor_mismatches.append((item, walk.covered))
-    cands = by_size.get(seq)
-    if not cands:
+    bad = judge(walk, tree.root().hex(), seq, by_size, anchored, report)
+    if bad is None:
         return True
-    bad = [c for c in cands if c.head.root != root]
     if bad:
         if (first := _first_bad_seal(pending, sealer)) is not None:
             _bad_seal(report, first)
@@ -149,7 +154,25 @@ def _at_head(walk: Walk, tree: merkle.CompactRange, seq: int, by_size: dict[int,
             )
             report.first_bad = walk.covered + 1
         return False
-    walk.covered, walk.reconciled = seq, cands[0]
-    report.heads_checked += len(cands)
     pending.clear()
     return True
+
+
+def judge(walk: Walk, root: str, seq: int, by_size: dict[int, list[Candidate]], anchored: dict[int, list[Any]],
+          report: AuditReport) -> list[Candidate] | None:
+    """The heads of size ``seq`` against the tree's root (hex) there: anchored heads noted for
+    reconciliation, signed heads that match move ``walk.covered`` up. Returns the signed heads that
+    do not match ([] when all do; None when no signed head has this size)."""
+    for item in anchored.get(seq, ()):
+        if item.root == root:
+            walk.anchored_ok = item
+        else:
+            walk.anchor_mismatches.append((item, walk.covered))
+    cands = by_size.get(seq)
+    if not cands:
+        return None
+    bad = [c for c in cands if c.head.root != root]
+    if not bad:
+        walk.covered, walk.reconciled = seq, cands[0]
+        report.heads_checked += len(cands)
+    return bad
