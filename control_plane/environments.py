@@ -17,12 +17,13 @@ models are frozen, so every caller may share one instance.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from pathlib import Path
 
 from blueprints import loader
 from blueprints.schema import Blueprint, Environment
-from control_plane.errors import NotFound
+from control_plane.errors import NotFound, UsageError
 from control_plane.settings import BLUEPRINTS_DIR
 from control_plane.settings import current as settings
 
@@ -80,6 +81,20 @@ def blueprint_path(env_name: str) -> Path:
         raise NotFound(f"environment {env_name!r} has no blueprint ({path})",
                        hint=f"use one of {', '.join(known_environments())} or a blueprint file path")
     return path
+
+
+# A blueprint a caller names to the server: letters, digits, '-' and '_', no dot and no slash, so
+# that blueprint_path never reads it as a path (the server never opens a file a caller chose).
+BLUEPRINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def named_blueprint(name: str, *, what: str = "blueprint", hint: str) -> Path:
+    """The server's blueprint ``name`` (``blueprints/NAME.yaml``); UsageError for anything that is
+    not a bare name, NotFound for a name the server has no blueprint of."""
+    if not BLUEPRINT_NAME.fullmatch(name):
+        raise UsageError(f"{what} {name!r}: the server takes a blueprint name, not a path (it runs only the "
+                         "blueprints its operator installed, by name)", hint=hint)
+    return blueprint_path(name)
 
 
 def resolve(env_name: str) -> Environment:

@@ -12,7 +12,10 @@ user's transformation tests) is read in the child through ``current()`` too.
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -344,6 +347,35 @@ def state_dir(*parts: str) -> Path:
     path = mlctl_home().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def host_secret(path: Path, what: str, *, create: bool = True, error: type[MlctlError] = MlctlError,
+                missing_hint: str = "", size: int = 32) -> bytes:
+    """A random key only this host's mlctl reads (the audit seal key, the delegation key): created
+    0600 on first use when ``create`` (atomically, never replacing one: concurrent first uses agree
+    on one key), refused with ``error`` unless it is this user's alone and ``size`` bytes."""
+    if create and not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(size))
+            os.link(tmp, path)  # atomic and refuses to replace an existing key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise error(f"{what} {path} is missing", hint=missing_hint or f"restore {path} from backup") from None
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid != os.geteuid() or mode & 0o077:
+        raise error(f"{what} {path} is not private to this user (owner uid {st.st_uid}, mode {mode:o})",
+                    hint=f"chmod 600 {path} as the user mlctl runs as")
+    key = path.read_bytes()
+    if len(key) != size:
+        raise error(f"{what} {path} is not {size} bytes", hint=missing_hint or f"restore {path} from backup")
+    return key
 
 
 def local_ca_dir() -> Path:

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from control_plane.errors import MlctlError
 from control_plane.settings import current as settings
-from control_plane.settings import state_dir
+from control_plane.settings import host_secret, state_dir
 
 SEAL_KEY_FILE = "audit-seal.key"
 
@@ -29,23 +25,7 @@ def key_path() -> Path:
 
 
 def _load(path: Path) -> bytes:
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=".audit-seal-", dir=path.parent)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-            os.link(tmp, path)  # atomic and refuses to replace: concurrent first uses agree on one key
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise MlctlError(f"the audit seal key {path} is readable by others (mode {mode:o})", hint=f"chmod 600 {path}")
-    key = path.read_bytes()
-    if len(key) != 32:
-        raise MlctlError(f"the audit seal key {path} is not 32 bytes", hint="restore it from backup")
-    return key
+    return host_secret(path, "the audit seal key")
 
 
 def key() -> bytes:

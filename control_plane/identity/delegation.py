@@ -24,10 +24,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import secrets
-import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +35,7 @@ from typing import Any
 from control_plane.errors import PolicyViolation
 from control_plane.identity.verifier import VerifiedIdentity
 from control_plane.settings import current as settings
-from control_plane.settings import state_dir
+from control_plane.settings import host_secret, state_dir
 
 __all__ = ["Delegation", "belongs_to", "delegating", "key_path", "mint", "requested", "verify"]
 
@@ -64,32 +60,8 @@ def key_path() -> Path:
 
 
 def _private_key(path: Path, *, create: bool) -> bytes:
-    """The key at ``path`` (created 0600 when ``create`` and absent; concurrent first uses agree on
-    one), refused unless it is this user's alone and 32 bytes."""
-    if create and not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=".delegation-", dir=path.parent)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(_KEY_BYTES))
-            os.link(tmp, path)  # atomic, never replaces an existing key
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise PolicyViolation(f"the delegation credential cannot be checked: the server's key {path} is missing",
-                              hint="start the run again through the server (it creates the key)") from None
-    if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
-        raise PolicyViolation(f"the delegation key {path} is not private to this user "
-                              f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o})",
-                              hint=f"chmod 600 {path} as the server's user; then start the run again")
-    key = path.read_bytes()
-    if len(key) != _KEY_BYTES:
-        raise PolicyViolation(f"the delegation key {path} is not {_KEY_BYTES} bytes",
-                              hint=f"remove {path}; the server creates a new one for the next run")
-    return key
+    return host_secret(path, "the delegation key", create=create, error=PolicyViolation,
+                       missing_hint="start the run again through the server (it creates the key)")
 
 
 def _b64(data: bytes) -> str:

@@ -26,10 +26,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from control_plane import environments
-from control_plane.errors import Conflict, PolicyViolation, UsageError
+from control_plane.errors import Conflict
 from control_plane.policy.infra_gate import SKIPS_FILE
 from control_plane.server import operations
 from control_plane.server.auth import caller
+from control_plane.server.routes import refuse_in_clear
 from control_plane.services import Context
 from control_plane.services import infra as service
 
@@ -48,24 +49,9 @@ class InfraRequest(BaseModel, extra="forbid"):
 
 def _blueprint(ctx: Context, name: str | None) -> Path:
     default = ctx.settings.default_blueprint
-    if name is None:
+    if name is None or name == default.stem:
         return default
-    if not service.SERVED_BLUEPRINT.fullmatch(name):
-        raise UsageError(f"blueprint {name!r}: the server runs only the blueprints its operator installed, by name",
-                         hint=service.SERVED_BLUEPRINT_HINT)
-    return default if default.stem == name else environments.blueprint_path(name)
-
-
-def _require_transport(request: Request, blueprint: Path) -> None:
-    """A server on plain HTTP (``--insecure-dev``) acts on dev-tier environments only."""
-    if not request.app.state.insecure_dev:
-        return
-    for env in environments.blueprint(blueprint).environments:
-        if str(env.tier) != "dev":
-            raise PolicyViolation(
-                f"this server runs with --insecure-dev (plain HTTP) and refuses {env.name} ({env.tier} tier)",
-                hint="serve with TLS (mlctl server --cert FILE --key FILE) for staging and prod",
-            )
+    return environments.named_blueprint(name, hint=service.SERVED_BLUEPRINT_HINT)
 
 
 def _work(ctx: Context, verb: Verb, blueprint: Path, no_synth: bool, op: operations.Operation) -> Any:
@@ -102,7 +88,8 @@ def start(ctx: Caller, request: Request, verb: Verb, body: InfraRequest) -> JSON
     "blueprint"}``; follow ``GET /v1/infra/operations/{id}``."""
     blueprint = _blueprint(ctx, body.blueprint).resolve()
     environments.blueprint(blueprint)  # a broken blueprint is the request's 422, naming the field
-    _require_transport(request, blueprint)
+    for env in environments.blueprint(blueprint).environments:
+        refuse_in_clear(request, env)
     if verb in service.CHANGING_VERBS:
         service.authorize(ctx, verb, blueprint)
     with _busy_lock:

@@ -18,7 +18,6 @@ among the server's ``blueprints/``.
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
 from control_plane import environments
-from control_plane.errors import Conflict, UsageError
+from control_plane.errors import Conflict
 from control_plane.server.auth import caller
 from control_plane.services import Context, operations
 from control_plane.settings import DEFAULT_BLUEPRINT
@@ -45,17 +44,12 @@ MAX_ROWS = int(operations.SERVED_TRAFFIC["rows"])
 MAX_CELLS = int(operations.SERVED_TRAFFIC["cells"])
 _traffic_running = threading.Lock()  # one traffic run at a time: each holds a worker thread for its duration
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no dot: blueprint_path reads a name with a suffix as a path
-
-
 def _blueprint(env: str | None) -> Path:
     """The server's blueprint file of environment ``env`` (its default without it)."""
     if env is None:
         return DEFAULT_BLUEPRINT
-    if not _NAME.fullmatch(env):
-        raise UsageError(f"environment {env!r}: the server takes a blueprint name, not a path",
-                         hint="name one of the server's blueprints, e.g. uae-local (the CLI sends --blueprint's name)")
-    return environments.blueprint_path(env)
+    return environments.named_blueprint(env, what="environment", hint=(
+        "name one of the server's blueprints, e.g. uae-local (the CLI sends --blueprint's name)"))
 
 
 class UpRequest(BaseModel, extra="forbid"):

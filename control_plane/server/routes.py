@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from blueprints.schema import Environment
 from control_plane import environments, identity
 from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, PolicyViolation, UsageError
 from control_plane.output import View
@@ -49,10 +50,13 @@ def readiness() -> JSONResponse:
 def require_transport(request: Request, ctx: Context, env_name: str) -> None:
     """A server on plain HTTP (``--insecure-dev``) acts on dev-tier environments only: a token sent
     in clear must never change staging or prod."""
-    if not request.app.state.insecure_dev:
-        return
-    env = ctx.environment(env_name)
-    if str(env.tier) != "dev":
+    if request.app.state.insecure_dev:
+        refuse_in_clear(request, ctx.environment(env_name))
+
+
+def refuse_in_clear(request: Request, env: Environment) -> None:
+    """``require_transport`` for an environment already loaded (an infra blueprint's every one)."""
+    if request.app.state.insecure_dev and str(env.tier) != "dev":
         raise PolicyViolation(
             f"this server runs with --insecure-dev (plain HTTP) and refuses {env.name} ({env.tier} tier)",
             hint="serve with TLS (mlctl server --cert FILE --key FILE) for staging and prod",

@@ -14,7 +14,6 @@ naming the field, whoever runs the command.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ _quiet = lifecycle._quiet
 
 # Through `mlctl server`, a blueprint is named, never a path: the server runs `blueprints/NAME.yaml`
 # of its own (or its MLCTL_BLUEPRINT), so a caller cannot point it at a file of its choosing.
-SERVED_BLUEPRINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+SERVED_BLUEPRINT = environments.BLUEPRINT_NAME  # what --blueprint may be through the server
 SERVED_BLUEPRINT_HINT = ("give a blueprint the server has by name (e.g. --blueprint uae-local), or leave --blueprint "
                          "out for the server's default (its MLCTL_BLUEPRINT)")
 
