@@ -81,8 +81,13 @@ def _start(job: str) -> subprocess.Popen[bytes]:
     except OSError as exc:
         raise WorkerFailed(f"a verification worker could not start ({exc})") from exc
     assert proc.stdin is not None
-    proc.stdin.write(job.encode())  # the worker reads it all first: no deadlock on a full pipe
-    proc.stdin.close()
+    try:
+        proc.stdin.write(job.encode())  # the worker reads it all first: no deadlock on a full pipe
+    except BrokenPipeError:
+        pass  # it ended before reading its job: _collect reports its exit status and message
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
     proc.stdin = None  # communicate() would flush it again
     return proc
 
