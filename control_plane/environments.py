@@ -27,7 +27,10 @@ from control_plane.errors import NotFound, UsageError
 from control_plane.settings import BLUEPRINTS_DIR
 from control_plane.settings import current as settings
 
-__all__ = ["blueprint", "blueprint_path", "cache_clear", "default_environment", "known_environments", "load", "resolve"]
+__all__ = [
+    "BLUEPRINT_NAME", "SERVED_NAME_HINT", "blueprint", "blueprint_path", "cache_clear", "default_environment",
+    "known_environments", "load", "named_blueprint", "named_file", "resolve", "served_environment", "served_name",
+]
 
 _cache: dict[Path, tuple[str, Blueprint]] = {}
 _lock = threading.Lock()
@@ -69,31 +72,69 @@ def default_environment() -> Environment:
 
 
 def known_environments() -> list[str]:
-    return sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
+    names = {p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")}
+    configured = settings().default_blueprint
+    if configured.is_file():
+        names.add(configured.stem)
+    return sorted(names)
+
+
+def named_file(name: str) -> Path | None:
+    """The blueprint file a bare ``name`` stands for: ``blueprints/NAME.yaml``, else the configured
+    ``MLCTL_BLUEPRINT`` (``--blueprint``) when NAME is its file's stem: the blueprint its operator
+    chose is one the server has, by name, as ``infra`` already treats it."""
+    path = BLUEPRINTS_DIR / f"{name}.yaml"
+    if path.is_file():
+        return path
+    configured = settings().default_blueprint
+    return configured if configured.stem == name and configured.is_file() else None
 
 
 def blueprint_path(env_name: str) -> Path:
     """The blueprint file of ``env_name`` (``blueprints/NAME.yaml``, or a path); NotFound otherwise."""
     path = Path(env_name)
     if not path.suffix:
-        path = BLUEPRINTS_DIR / f"{env_name}.yaml"
+        path = named_file(env_name) or BLUEPRINTS_DIR / f"{env_name}.yaml"
     if not path.is_file():
         raise NotFound(f"environment {env_name!r} has no blueprint ({path})",
                        hint=f"use one of {', '.join(known_environments())} or a blueprint file path")
     return path
 
 
-# A blueprint a caller names to the server: letters, digits, '-' and '_', no dot and no slash, so
-# that blueprint_path never reads it as a path (the server never opens a file a caller chose).
+# A blueprint or environment a caller names to the server: letters, digits, '-' and '_', no dot
+# and no slash, so that blueprint_path and resolve never read it as a path (the server never opens
+# a file a caller chose: a blueprint decides which KMS key signs, which cluster is deployed to and
+# which tier's approval rules apply, all with the server's own credentials).
 BLUEPRINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+SERVED_NAME_HINT = "name one of the server's environments, e.g. uae-local (the server has its blueprints by name)"
+
+
+def served_name(name: str, *, what: str = "env", hint: str = SERVED_NAME_HINT) -> str:
+    """``name`` if it is a bare name (BLUEPRINT_NAME); UsageError naming ``what`` otherwise (a path,
+    a dotted file name, a slash, an empty string). The one rule for every name a request carries."""
+    if not BLUEPRINT_NAME.fullmatch(name):
+        raise UsageError(f"{what} {name!r}: the server takes a blueprint name, not a path (it runs only the "
+                         "blueprints its operator installed, by name)", hint=hint)
+    return name
+
+
+def served_environment(name: str, *, what: str = "env") -> str:
+    """``served_name``, then the environment must exist among the server's blueprints (NotFound,
+    naming them, otherwise). Names of environments inside a multi-cloud blueprint are valid."""
+    served_name(name, what=what)
+    try:
+        resolve(name)
+    except NotFound:
+        raise NotFound(f"{what} {name!r}: the server has no environment of that name",
+                       hint=f"use one of {', '.join(known_environments())} (or an environment of a "
+                       "multi-cloud blueprint among them)") from None
+    return name
 
 
 def named_blueprint(name: str, *, what: str = "blueprint", hint: str) -> Path:
     """The server's blueprint ``name`` (``blueprints/NAME.yaml``); UsageError for anything that is
     not a bare name, NotFound for a name the server has no blueprint of."""
-    if not BLUEPRINT_NAME.fullmatch(name):
-        raise UsageError(f"{what} {name!r}: the server takes a blueprint name, not a path (it runs only the "
-                         "blueprints its operator installed, by name)", hint=hint)
+    served_name(name, what=what, hint=hint)
     return blueprint_path(name)
 
 
@@ -101,11 +142,15 @@ def resolve(env_name: str) -> Environment:
     """The environment ``env_name`` names; NotFound (naming the choices) when there is none."""
     path = Path(env_name)
     if not path.suffix:
-        path = BLUEPRINTS_DIR / f"{env_name}.yaml"
+        path = named_file(env_name) or BLUEPRINTS_DIR / f"{env_name}.yaml"
     if path.exists():
         return load(path)
     if not Path(env_name).suffix:
-        for candidate in sorted(BLUEPRINTS_DIR.glob("*.yaml")):
+        configured = settings().default_blueprint
+        candidates = sorted(BLUEPRINTS_DIR.glob("*.yaml"))
+        if configured.is_file() and configured.parent.resolve() != BLUEPRINTS_DIR.resolve():
+            candidates.append(configured)
+        for candidate in candidates:
             bp = blueprint(candidate)
             for env in bp.environments:
                 if env.name == env_name and len(bp.environments) > 1:

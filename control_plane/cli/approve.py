@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.cli._served_names import served_env
 from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, render
 from control_plane.registry import parse_ref
@@ -26,7 +27,7 @@ def approve(
     Example: mlctl approve fraud:3 --env uae-prod-aws"""
     name, version = parse_ref(ref)
     api = remote()
-    render(api.approve(name, version, env) if api is not None else approvals.approve(Context(), name, version, env),
+    render(api.approve(name, version, served_env(env)) if api is not None else approvals.approve(Context(), name, version, env),
            output)
 
 

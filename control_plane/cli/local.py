@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.cli._served_names import served_blueprint
 from control_plane.cli._show import show
 from control_plane.client import remote
 from control_plane.output import OutputFormat, OutputOption, err_console, info
@@ -40,6 +41,7 @@ def up(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = Ou
     """
     api = remote()
     if api is not None:
+        served_blueprint(blueprint)  # a name the server has, never a file here
         with _waiting("starting the AWS emulator and the gateway on the server"):
             view = api.local.up(blueprint)
         show(view, output)
@@ -66,7 +68,11 @@ def down(output: OutputOption = OutputFormat.table) -> None:
 def status(blueprint: BlueprintOption = DEFAULT_BLUEPRINT, output: OutputOption = OutputFormat.table) -> None:
     """Show whether the local environment is running (with MLCTL_SERVER: the server's)."""
     api = remote()
-    show(api.local.status(blueprint) if api is not None else operations.local_status(Context(), blueprint), output)
+    if api is not None:
+        served_blueprint(blueprint)  # a name the server has, never a file here
+        show(api.local.status(blueprint), output)
+        return
+    show(operations.local_status(Context(), blueprint), output)
 
 
 @contextlib.contextmanager

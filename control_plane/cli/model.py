@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from control_plane import environments, settings
+from control_plane import settings
+from control_plane.cli._served_names import served_blueprint
 from control_plane.client import remote
 from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, render
@@ -36,8 +37,8 @@ def _context(blueprint: Path | None = None) -> Context:
 
 
 def _env_name(blueprint: Path | None) -> str | None:
-    """``--blueprint`` for the server: the environment it names (the server reads its own copy)."""
-    return environments.load(blueprint).name if blueprint is not None else None
+    """``--blueprint`` for the server: a blueprint it has, by name (never a file here)."""
+    return served_blueprint(blueprint)
 
 
 @app.command()

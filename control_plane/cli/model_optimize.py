@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.cli._served_names import served_blueprint, served_env
 from control_plane.client import remote
 from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, info, render
@@ -43,15 +44,18 @@ def optimize(
     from control_plane.services import Context
     from control_plane.services import models as service
 
-    env = load_environment(blueprint, env_name)
     api = remote()
     if api is not None:  # a build can outlast a request: the server runs it, this follows it
         if kubeconfig is not None:
             raise UsageError("with MLCTL_SERVER, the build runs on the server's cluster: --kubeconfig is a file "
                              "on this machine", hint="drop --kubeconfig (or unset MLCTL_SERVER to build from here)")
-        render(api.models.optimize(ref, env=env.name, target=target, precision=precision, signer=signer,
+        # names the server has, never a file here (the default: the local default's environment, as before)
+        named, in_blueprint = served_env(env_name), served_blueprint(blueprint)
+        served = named or in_blueprint or load_environment(DEFAULT_BLUEPRINT).name
+        render(api.models.optimize(ref, env=served, target=target, precision=precision, signer=signer,
                                    timeout=timeout, progress=lambda m: info(f"optimize: {m}")), output)
         return
+    env = load_environment(blueprint, env_name)
     api_client = None
     if kubeconfig is not None:
         from kubernetes import config as kconfig

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.cli._served_names import served_env
 from control_plane.client import remote
 from control_plane.errors import UsageError
 from control_plane.output import OutputFormat, OutputOption, render
@@ -79,7 +80,7 @@ def validate(
                              "register the model and validate NAME:VERSION")
         if ref is None:
             raise UsageError("which model? give NAME:VERSION", hint="mlctl model validate fraud:3 --env prod")
-        view = api.models.validate(ref, env=env, baseline=baseline, policy=dataclasses.asdict(policy))
+        view = api.models.validate(ref, env=served_env(env), baseline=baseline, policy=dataclasses.asdict(policy))
     else:
         view = service.validate(Context(), ref, env=env, baseline=baseline, model_dir=model_dir,
                                 baseline_dir=baseline_dir, eval_set=eval_set, schema=schema, policy=policy)

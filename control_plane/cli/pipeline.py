@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.live import Live
 
+from control_plane.cli._served_names import served_env
 from control_plane.client import Remote, remote
 from control_plane.errors import MlctlError, PipelineFailed, UsageError
 from control_plane.output import OutputFormat, OutputOption, emit_json, err_console, info, render
@@ -125,7 +126,7 @@ def run_cmd(
     if api is not None:  # the server runs it (in its background) and this process follows it
         pipeline = _served(name, config)
         started = api.pipelines.start(pipeline, dataset=dataset, features=features, force=force, engine=engine,
-                                      host=host, image=image, env=env)  # refusals and bad input: before any progress
+                                      host=host, image=image, env=served_env(env))  # refusals and bad input: before any progress
         with StepProgress(output is not OutputFormat.json and started.running) as progress:
             try:
                 view = api.pipelines.finish(started, on_status=progress.update)
@@ -164,6 +165,8 @@ def watch_cmd(
     ctx = Context()
     api = remote()
     pipeline = _served(name, config) if api is not None else None
+    if api is not None:
+        served_env(env)  # a name the server has, never a file here
     cfg = service.config(ctx, name, config, env) if pipeline is None else None
 
     def look(progress: StepProgress, adopt: bool) -> service.WatchView:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from control_plane.cli._served_names import served_env
 from control_plane.client import remote
 from control_plane.errors import EXIT_IN_PROGRESS, MlctlError, UsageError
 from control_plane.output import OutputFormat, OutputOption, console, info, render
@@ -198,7 +199,7 @@ def start(
 
     api = remote()
     if api is not None:  # MLCTL_SERVER: the server records, checks and drives it; we follow it
-        view = api.release_start(f"{name}:{version}", env, dataclasses.asdict(config()), service,
+        view = api.release_start(f"{name}:{version}", served_env(env), dataclasses.asdict(config()), service,
                                  on_state=_remote_progress)
     else:
         view = releases.start(Context(), name, version, env, config, service=service, hooks=_hooks())

@@ -30,6 +30,7 @@ from control_plane.errors import Conflict
 from control_plane.policy.infra_gate import SKIPS_FILE
 from control_plane.server import operations
 from control_plane.server.auth import caller
+from control_plane.server.names import BlueprintName
 from control_plane.server.routes import refuse_in_clear
 from control_plane.services import Context
 from control_plane.services import infra as service
@@ -42,7 +43,7 @@ Verb = Literal["synth", "bootstrap", "plan", "apply", "drift", "destroy", "check
 
 
 class InfraRequest(BaseModel, extra="forbid"):
-    blueprint: str | None = Field(None, description=(
+    blueprint: BlueprintName | None = Field(None, description=(
         "A blueprint the server has, by name (blueprints/NAME.yaml there); default: the server's MLCTL_BLUEPRINT."))
     no_synth: bool = Field(False, description="Reuse the stacks the server already synthesized for this blueprint.")
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, model_validator
 from control_plane import environments
 from control_plane.errors import Conflict
 from control_plane.server.auth import caller
+from control_plane.server.names import EnvName
 from control_plane.services import Context, operations
 from control_plane.settings import DEFAULT_BLUEPRINT
 
@@ -53,15 +54,15 @@ def _blueprint(env: str | None) -> Path:
 
 
 class UpRequest(BaseModel, extra="forbid"):
-    env: str | None = Field(None, description="Dev-tier blueprint whose emulator endpoint to use (default uae-local).")
+    env: EnvName | None = Field(None, description="Dev-tier blueprint whose emulator endpoint to use (default uae-local).")
 
 
 class DownRequest(BaseModel, extra="forbid"):
-    env: str | None = Field(None, description="The environment the server's embedded one is (default uae-local): dev tier only.")
+    env: EnvName | None = Field(None, description="The environment the server's embedded one is (default uae-local): dev tier only.")
 
 
 @router.get("")
-def status(ctx: Caller, env: Annotated[str | None, Query(description="Blueprint name (default uae-local).")] = None
+def status(ctx: Caller, env: Annotated[EnvName | None, Query(description="Blueprint name (default uae-local).")] = None
            ) -> Any:
     """``mlctl local status``: what the server's embedded environment runs (same JSON as locally)."""
     return operations.local_status(ctx, _blueprint(env)).as_json()

@@ -23,9 +23,11 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from control_plane import environments
+from control_plane.errors import UsageError
 from control_plane.registry import lineage as lin
 from control_plane.server import uploads
 from control_plane.server.auth import caller
+from control_plane.server.names import environment_named
 from control_plane.services import Context, models, transfer
 
 __all__ = ["router"]
@@ -36,7 +38,11 @@ EXPORT_HEADER = transfer.EXPORT_HEADER
 
 
 def _environment_settings(ctx: Context, env: str | None) -> Context:
-    return ctx if env is None else ctx.with_settings(blueprint=environments.blueprint_path(env))
+    if env is None:
+        return ctx
+    if not isinstance(env, str):
+        raise UsageError("upload: request.json: env: a string", hint="send the body the mlctl client builds")
+    return ctx.with_settings(blueprint=environments.blueprint_path(environment_named(env)))
 
 
 def _register(ctx: Context, name: str, version: str, unpacked: transfer.Upload) -> Any:

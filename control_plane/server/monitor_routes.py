@@ -27,6 +27,7 @@ from control_plane.errors import MlctlError, UsageError
 from control_plane.pii import Finding
 from control_plane.server import operations, uploads
 from control_plane.server.auth import caller
+from control_plane.server.names import EnvName
 from control_plane.services import Context, models, monitoring, pii, transfer
 
 __all__ = ["router"]
@@ -46,7 +47,7 @@ async def _upload(request: Request, ctx: Context, tmp: Path, what: str) -> tuple
 
 
 class ValidateRequest(BaseModel):
-    env: str | None = Field(None, description="Environment whose production version is the baseline (required).")
+    env: EnvName | None = Field(None, description="Environment (name) whose production version is the baseline (required).")
     baseline: str | None = Field(None, description="Baseline NAME:VERSION (default: production in env).")
     policy: dict[str, int | float | None] = Field(default_factory=dict, description=(
         "validate.gate.ValidationPolicy's fields: accuracy_tolerance, f1_tolerance, min_accuracy, "
@@ -181,7 +182,7 @@ async def pii_scan(ctx: Caller, request: Request) -> Any:
 
 
 class OptimizeRequest(BaseModel):
-    env: str = Field(description="Environment (blueprint name), e.g. uae-local: its GPU pool builds the engine.")
+    env: EnvName = Field(description="Environment (blueprint name), e.g. uae-local: its GPU pool builds the engine.")
     target: str = Field("tensorrt", description="tensorrt (GPU engine) or onnx (ONNX Runtime in Triton).")
     precision: str = Field("fp16", description="fp32, fp16 or int8.")
     signer: str = Field("local", description="Key that signs the derived version: local, kms, pkcs11.")

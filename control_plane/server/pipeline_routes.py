@@ -28,6 +28,7 @@ from control_plane.errors import MlctlError, UsageError
 from control_plane.identity import delegation
 from control_plane.pipelines.config import PipelineConfig
 from control_plane.server.auth import caller
+from control_plane.server.names import EnvName
 from control_plane.server.routes import require_transport
 from control_plane.services import Context
 from control_plane.services import pipelines as service
@@ -106,7 +107,7 @@ class RunRequest(BaseModel):
     engine: str = Field("local", description="local (the server's KFP local runner) or kubeflow.")
     host: str | None = Field(None, description="kubeflow: the KFP API endpoint (default: the server's MLCTL_KFP_HOST).")
     image: str | None = Field(None, description="kubeflow: the step image (default: the server's MLCTL_PIPELINE_IMAGE).")
-    env: str | None = Field(None, description="Environment (blueprint name); default: the pipeline file's.")
+    env: EnvName | None = Field(None, description="Environment (blueprint name); default: the pipeline file's.")
 
 
 @router.post("/pipelines/{name}/runs", status_code=202)
@@ -128,7 +129,7 @@ def start_run(ctx: Caller, request: Request, name: str, body: RunRequest) -> JSO
 
 class WatchRequest(BaseModel):
     adopt: bool = Field(False, description="Record what is there now as seen, without training.")
-    env: str | None = Field(None, description="Environment (blueprint name); default: the pipeline file's.")
+    env: EnvName | None = Field(None, description="Environment (blueprint name); default: the pipeline file's.")
 
 
 @router.post("/pipelines/{name}/watches")

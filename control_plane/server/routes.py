@@ -19,6 +19,7 @@ from control_plane.output import View
 from control_plane.registry import parse_ref
 from control_plane.release.config import ReleaseConfig
 from control_plane.server.auth import caller
+from control_plane.server.names import EnvName
 from control_plane.services import Context, approvals, models, monitoring, operations, release
 from control_plane.services.release import ReleaseView
 from control_plane.store import session_scope
@@ -93,7 +94,7 @@ def show_model(ctx: Caller, name: str, version: str) -> Any:
 
 
 class ApprovalRequest(BaseModel):
-    env: str = Field(description="Blueprint environment (name), e.g. uae-prod-aws; its tier decides the rule.")
+    env: EnvName = Field(description="Blueprint environment (name), e.g. uae-prod-aws; its tier decides the rule.")
 
 
 @router.post("/models/{name}/{version}/approvals")
@@ -105,7 +106,7 @@ def approve(ctx: Caller, request: Request, name: str, version: str, body: Approv
 
 class SignRequest(BaseModel):
     signer: str = Field("local", description="local (development key, dev tiers only), kms or pkcs11.")
-    env: str | None = Field(None, description="The environment whose KMS key / HSM signs (kms, pkcs11).")
+    env: EnvName | None = Field(None, description="The environment whose KMS key / HSM signs (kms, pkcs11).")
 
 
 @router.post("/models/{name}/{version}/signatures")
@@ -119,7 +120,7 @@ def sign(ctx: Caller, request: Request, name: str, version: str, body: SignReque
 
 class ReleaseRequest(BaseModel):
     model: str = Field(description="NAME:VERSION of a registered, signed (and, per tier, approved) version.")
-    env: str = Field(description="Blueprint environment, e.g. uae-local.")
+    env: EnvName = Field(description="Blueprint environment (name), e.g. uae-local.")
     service: str | None = Field(None, description="Service name (default: the model name).")
     config: dict[str, Any] = Field(default_factory=dict, description=(
         "Release settings (release.config.ReleaseConfig): strategy, canary_steps, analysis_window, "

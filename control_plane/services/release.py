@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from control_plane import audit, registry
+from control_plane import audit, environments, registry
 from control_plane.drivers.base import Driver
 from control_plane.drivers.select import for_environment
 from control_plane.errors import (
@@ -38,7 +38,6 @@ from control_plane.release.queries import list_releases as _query_releases
 from control_plane.release.view import describe
 from control_plane.services.context import Context
 from control_plane.services.release_views import ReleaseHooks, ReleaseListView, ReleaseView, status_exit_code
-from control_plane.settings import BLUEPRINTS_DIR
 from control_plane.signing import keyring
 from control_plane.store import session_scope
 
@@ -87,9 +86,9 @@ def _known_environment(env: str) -> None:
     path = Path(env)
     if path.suffix and path.exists():
         return
-    if not path.suffix and (BLUEPRINTS_DIR / f"{env}.yaml").exists():
+    if not path.suffix and environments.named_file(env) is not None:
         return
-    known = sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml"))
+    known = environments.known_environments()
     close = difflib.get_close_matches(env, known, n=1)
     raise NotFound(
         f"unknown environment {env!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
