@@ -6,12 +6,21 @@ stem or its environment's name as if the server had that file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import overload
 
 from control_plane.environments import BLUEPRINT_NAME
 from control_plane.errors import UsageError
 from control_plane.settings import DEFAULT_BLUEPRINT
 
 __all__ = ["served_blueprint", "served_env"]
+
+
+@overload
+def served_env(env: str, *, flag: str = ...) -> str: ...
+
+
+@overload
+def served_env(env: None, *, flag: str = ...) -> None: ...
 
 
 def served_env(env: str | None, *, flag: str = "--env") -> str | None:

@@ -31,12 +31,15 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleModel:
 
 
 @pytest.fixture()
-def prod_env(api: Api, aws_emulator: str, tmp_path: Path, mlctl_home: Path) -> Iterator[str]:
-    """A prod-tier blueprint environment on the local driver whose KMS key lives in the emulator."""
+def prod_env(api: Api, aws_emulator: str, tmp_path: Path, mlctl_home: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A prod-tier blueprint environment on the local driver whose KMS key lives in the emulator: the
+    server's MLCTL_BLUEPRINT, so a request names it (a request never names a file)."""
     env = _prod_env(tmp_path)
+    monkeypatch.setenv("MLCTL_BLUEPRINT", str(env))
     _kms_signing_key(aws_emulator, ENV_NAME)
     try:
-        yield str(env)
+        yield ENV_NAME
     finally:
         _stop_all(mlctl_home)
 

@@ -120,7 +120,7 @@ def test_an_admin_runs_the_servers_environment_up_and_down_and_the_identity_stay
 
 def test_through_the_server_local_is_dev_tier_only_and_bounded(served: Api, tmp_path: Path) -> None:
     served.oidc.login("pat")
-    r = run_mlctl("local", "up", "--blueprint", "blueprints/uae-prod-aws.yaml", in_process=True)
+    r = run_mlctl("local", "up", "--blueprint", "uae-prod-aws", in_process=True)  # by name: never a file here
     assert r.returncode == 4 and "uae-prod-aws is prod tier" in r.stderr and "dev-tier" in r.stderr, r
     assert not emulator.status().running and not gateway.status().running  # refused before anything started
     token = served.token("pat")
