@@ -173,7 +173,7 @@ def env_blueprint(name: str) -> Environment:
     """The environment's blueprint (``blueprints/NAME.yaml`` or a path to one)."""
     path = Path(name)
     if not path.suffix:
-        path = BLUEPRINTS_DIR / f"{name}.yaml"
+        path = environments.named_file(name) or BLUEPRINTS_DIR / f"{name}.yaml"
     if not path.is_file():
         known_envs = ", ".join(sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")))
         raise NotFound(f"environment {name!r} has no blueprint ({path})", hint=f"use one of {known_envs}")
