@@ -330,13 +330,16 @@ def overridden(**flags: Any) -> Iterator[Settings]:
 def mlctl_home() -> Path:
     """The state directory, created private (0700) on first use; a warning if others can read it."""
     home = current().home or Path(platformdirs.user_data_dir("mlctl", appauthor=False))
-    if not home.exists():
+    try:
+        mode = os.stat(home).st_mode  # one system call: every audit append and token lookup comes here
+    except (FileNotFoundError, NotADirectoryError):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         home.chmod(0o700)  # mkdir's mode is filtered by the umask; be explicit
-    elif home not in _warned and home.stat().st_mode & 0o077:
+        return home
+    if mode & 0o077 and home not in _warned:
         _warned.add(home)
         sys.stderr.write(
-            f"warning: $MLCTL_HOME {home} is readable by other users (mode {home.stat().st_mode & 0o777:o}); "
+            f"warning: $MLCTL_HOME {home} is readable by other users (mode {mode & 0o777:o}); "
             f"it holds the registry, approvals, audit trail and keys: chmod 700 {home}\n"
         )
     return home

@@ -39,7 +39,7 @@ from control_plane.audit.entry import HASHED_FIELDS, Identity, canonical_json, l
 from control_plane.audit.models import AuditHead, AuditRow
 from control_plane.audit.records import AuditEntry, age_seconds, now
 from control_plane.errors import MlctlError
-from control_plane.settings import audit_head_every, audit_head_seconds
+from control_plane.settings import current as current_settings
 from control_plane.store import get_engine
 from control_plane.store.db import append_engine
 
@@ -54,14 +54,29 @@ _INSERT_ENTRY = insert(_ENTRIES)
 _SET_PEAKS = update(_HEAD).where(_HEAD.c.id == 1).values(peaks=bindparam("peaks"))
 
 
+# The peaks text this process produced last, parsed: the next append from the same head starts
+# from it instead of decoding the JSON again. Replaced whole (one tuple), so threads never see half.
+_last_peaks: tuple[str, tuple[bytes, ...]] = ("[]", ())
+
+
+def _peaks_of(peaks_json: str) -> tuple[bytes, ...]:
+    text, parsed = _last_peaks
+    if text == peaks_json:
+        return parsed
+    return tuple(bytes.fromhex(p) for p in json.loads(peaks_json))
+
+
 def _next(fields: dict[str, Any], seq: int, peaks_json: str) -> tuple[dict[str, Any], str]:
     """Entry ``seq``'s column values (leaf hash and seal included) and the peaks after it, from the
     peaks before it. The leaf covers ``seq``, so the number must be known before anything is hashed."""
+    global _last_peaks
     cols = stored_columns({**fields, "seq": seq})
     leaf = merkle.leaf_hash(leaf_data([cols[f] for f in HASHED_FIELDS]))
-    tree = merkle.CompactRange(seq - 1, [bytes.fromhex(p) for p in json.loads(peaks_json)])
+    tree = merkle.CompactRange(seq - 1, _peaks_of(peaks_json))
     tree.append(leaf)
-    return {**cols, "leaf_hash": leaf.hex(), "seal": seal.seal(leaf)}, json.dumps([p.hex() for p in tree.peaks])
+    after = json.dumps([p.hex() for p in tree.peaks])
+    _last_peaks = (after, tuple(tree.peaks))
+    return {**cols, "leaf_hash": leaf.hex(), "seal": seal.seal(leaf)}, after
 
 
 def _entry(fields: dict[str, Any], row: dict[str, Any]) -> AuditEntry:
@@ -74,8 +89,10 @@ def _entry(fields: dict[str, Any], row: dict[str, Any]) -> AuditEntry:
 
 
 def _due(seq: int, signed_size: int, signed_at: str | None) -> bool:
-    return (signed_at is None or seq - signed_size >= audit_head_every()
-            or age_seconds(signed_at) >= audit_head_seconds())
+    if signed_at is None:
+        return True
+    due = current_settings()
+    return seq - signed_size >= due.audit_head_every or age_seconds(signed_at) >= due.audit_head_seconds
 
 
 def _append(session: Session | Connection, fields: dict[str, Any]) -> tuple[AuditEntry, bool, str]:

@@ -6,17 +6,18 @@ Called when a head is due after an append, when a release ends, and on ``mlctl a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from control_plane.audit import heads, merkle
+from control_plane.audit import heads, merkle, subtrees
 from control_plane.audit.anchor import S3Anchor
 from control_plane.audit.models import AuditHead, TreeHeadRow
 from control_plane.audit.records import now
-from control_plane.errors import InfraError
+from control_plane.errors import InfraError, MlctlError
 from control_plane.settings import audit_anchor_mode
 from control_plane.store import get_engine, session_scope
 
@@ -104,4 +105,8 @@ def checkpoint(*, strict: bool = True) -> heads.SignedHead | None:
                                                         .where(TreeHeadRow.size == size)).scalar_one())
     heads.write_local(head)
     _anchor_pending(strict)
+    # The subtrees this head completed, stored for proofs (audit.subtrees): one 1024-leaf read about
+    # once per 1024 entries. Older gaps (a log from before migration 0006) are the first proof's.
+    with contextlib.suppress(SQLAlchemyError, MlctlError):
+        subtrees.fill(size, newest=2)
     return head

@@ -15,7 +15,7 @@ while streaming the leaves once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH({}) per RFC 9162 §2.1.1
@@ -105,10 +105,25 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return cr.root()
 
 
+RootOf = Callable[[int, int], bytes]  # (lo, hi) -> MTH(D[lo:hi])
+
+
+def _root_of(leaves: Sequence[bytes]) -> RootOf:
+    return lambda lo, hi: root(leaves[lo:hi])
+
+
 def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 §2.1.3.1: the audit path of leaf ``index`` in the first ``size`` leaves."""
     size = len(leaves) if size is None else size
-    if not 0 <= index < size <= len(leaves):
+    if not size <= len(leaves):
+        raise ValueError(f"a tree of size {size} needs {size} leaves, not {len(leaves)}")
+    return inclusion_path(_root_of(leaves), index, size)
+
+
+def inclusion_path(root_of: RootOf, index: int, size: int) -> list[bytes]:
+    """:func:`inclusion_proof` over any source of subtree roots (stored 1024-leaf subtrees make a
+    proof at a million entries read a thousand rows, not every leaf: ``audit.subtrees``)."""
+    if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is not in a tree of size {size}")
     path: list[bytes] = []
     lo, hi, m = 0, size, index
@@ -117,10 +132,10 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(root(leaves[lo + k:hi]))
+            path.append(root_of(lo + k, hi))
             hi = lo + k
         else:
-            path.append(root(leaves[lo:lo + k]))
+            path.append(root_of(lo, lo + k))
             lo, m = lo + k, m - k
     path.reverse()
     return path
@@ -130,7 +145,14 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int | No
     """PROOF(m, D[n]) of RFC 9162 §2.1.4.1: shows the tree of ``old_size`` leaves is a prefix of the
     tree of ``new_size`` leaves."""
     new_size = len(leaves) if new_size is None else new_size
-    if not 0 < old_size <= new_size <= len(leaves):
+    if not new_size <= len(leaves):
+        raise ValueError(f"a tree of size {new_size} needs {new_size} leaves, not {len(leaves)}")
+    return consistency_path(_root_of(leaves), old_size, new_size)
+
+
+def consistency_path(root_of: RootOf, old_size: int, new_size: int) -> list[bytes]:
+    """:func:`consistency_proof` over any source of subtree roots."""
+    if not 0 < old_size <= new_size:
         raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
     if old_size == new_size:
         return []
@@ -140,14 +162,14 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int | No
         n = hi - lo
         if m == n:
             if not complete:
-                proof.append(root(leaves[lo:hi]))
+                proof.append(root_of(lo, hi))
             break
         k = _split(n)
         if m <= k:
-            proof.append(root(leaves[lo + k:hi]))
+            proof.append(root_of(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(root(leaves[lo:lo + k]))
+            proof.append(root_of(lo, lo + k))
             lo, m, complete = lo + k, m - k, False
     proof.reverse()
     return proof

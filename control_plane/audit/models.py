@@ -59,3 +59,13 @@ class TreeHeadRow(Base):
     ts: Mapped[str] = mapped_column(String(40))
     head: Mapped[str] = mapped_column(Text)  # the SignedHead JSON, exactly as signed
     anchor: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # s3://... once anchored
+
+
+class AuditSubtreeRow(Base):
+    """The root of leaves ``[start, start + 1024)`` (0-based leaf indexes: entries #start+1..#start+1024),
+    stored once all of them exist (``control_plane.audit.subtrees``)."""
+
+    __tablename__ = "audit_subtrees"
+
+    start: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))

@@ -1,34 +1,28 @@
 """RFC 9162 proofs over the audit log: inclusion of one entry, consistency of two signed heads;
-each verified here before it is returned."""
+each verified here before it is returned.
+
+Subtree roots come from :mod:`control_plane.audit.subtrees` (stored 1024-leaf roots, leaves below
+that). A proof that fails to verify with stored roots is made again from the leaves alone, and
+that answer is the one given: a stored root can make a proof slow, never wrong.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from control_plane.audit import heads, merkle
+from control_plane.audit import heads, merkle, subtrees
 from control_plane.audit.candidates import Candidate, collect_heads, describe
 from control_plane.audit.entry import leaf_data, stored_columns
 from control_plane.audit.models import AuditRow, TreeHeadRow
 from control_plane.audit.records import AuditEntry, AuditReport
-from control_plane.errors import MlctlError, NotFound, VerificationFailed
+from control_plane.errors import NotFound, VerificationFailed
 from control_plane.store import get_engine
-
-
-def _leaves(conn: Connection, size: int) -> list[bytes]:
-    rows = conn.execute(select(AuditRow.seq, AuditRow.leaf_hash).where(AuditRow.seq <= size).order_by(AuditRow.seq)
-                        .execution_options(yield_per=50_000))
-    out = []
-    for i, (seq, leaf) in enumerate(rows, 1):
-        if seq != i:
-            raise MlctlError(f"entry #{i} is missing", hint="run `mlctl audit verify` to see what was changed")
-        out.append(bytes.fromhex(leaf))
-    if len(out) < size:
-        raise MlctlError(f"the log has {len(out)} entries, fewer than the signed head's {size}",
-                         hint="run `mlctl audit verify`: the newest entries were deleted")
-    return out
 
 
 def _best_head(conn: Connection, keyring: heads.Keyring, at_least: int) -> Candidate | None:
@@ -38,6 +32,30 @@ def _best_head(conn: Connection, keyring: heads.Keyring, at_least: int) -> Candi
     if not ok:
         return None
     return max(ok, key=lambda c: c.head.size)
+
+
+def _proved(size: int, make: Callable[[subtrees.Roots], list[bytes]],
+            check: Callable[[list[bytes]], None]) -> list[bytes]:
+    """A proof over the first ``size`` leaves that passes ``check`` (merkle.ProofError otherwise):
+    made from stored subtree roots (storing the missing ones first), and again from the leaves
+    alone if it fails with them."""
+    with contextlib.suppress(SQLAlchemyError):  # a read-only connection, say: the leaves are read instead
+        subtrees.fill(size)
+    with get_engine().connect() as conn:
+        roots = subtrees.Roots(conn, size)
+        proof = make(roots)
+        try:
+            check(proof)
+            return proof
+        except merkle.ProofError:
+            if not roots.stored:
+                raise
+        roots.stored.clear()  # they do not say what the leaves say: the leaves decide
+        proof = make(roots)
+        check(proof)
+    with contextlib.suppress(SQLAlchemyError):
+        subtrees.forget()
+    return proof
 
 
 def prove(seq: int) -> dict[str, Any]:
@@ -52,13 +70,13 @@ def prove(seq: int) -> dict[str, Any]:
         if best is None:
             raise NotFound(f"audit entry #{seq} is not covered by a signed tree head yet",
                            hint="run `mlctl audit checkpoint` to sign one now")
-        leaves = _leaves(conn, best.head.size)
         anchored_at = conn.execute(select(TreeHeadRow.anchor).where(TreeHeadRow.size == best.head.size)).scalar()
     entry = AuditEntry.from_row(row)
     leaf = merkle.leaf_hash(leaf_data(list(stored_columns(entry.hashed_fields()).values())))
-    proof = merkle.inclusion_proof(leaves, seq - 1, best.head.size)
+    size, root = best.head.size, bytes.fromhex(best.head.root)
     try:
-        merkle.verify_inclusion(leaf, seq - 1, best.head.size, proof, bytes.fromhex(best.head.root))
+        proof = _proved(size, lambda roots: merkle.inclusion_path(roots.root_of, seq - 1, size),
+                        lambda path: merkle.verify_inclusion(leaf, seq - 1, size, path, root))
     except merkle.ProofError as exc:
         raise VerificationFailed(
             f"entry #{seq} is not included in the {describe(best)}: {exc}",
@@ -88,11 +106,12 @@ def consistency(old_size: int, new_size: int | None = None) -> dict[str, Any]:
             have = ", ".join(str(s) for s in sorted(by_size)[-10:]) or "none"
             raise NotFound(f"no validly signed head of size {old_size if old_size not in by_size else new_size}",
                            hint=f"sizes with signed heads (newest 10): {have}")
-        leaves = _leaves(conn, new_size)
     old, new = by_size[old_size][0].head, by_size[new_size][0].head
-    proof = merkle.consistency_proof(leaves, old_size, new_size)
+    m, n = old_size, new_size
     try:
-        merkle.verify_consistency(old_size, new_size, bytes.fromhex(old.root), bytes.fromhex(new.root), proof)
+        proof = _proved(n, lambda roots: merkle.consistency_path(roots.root_of, m, n),
+                        lambda path: merkle.verify_consistency(m, n, bytes.fromhex(old.root), bytes.fromhex(new.root),
+                                                               path))
     except merkle.ProofError as exc:
         raise VerificationFailed(f"head #{new_size} does not extend head #{old_size}: {exc}",
                                  hint="run `mlctl audit verify`") from None
