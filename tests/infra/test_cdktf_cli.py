@@ -76,6 +76,10 @@ def test_cdktf_cli_deploy_diff_destroy(aws_emulator: str, terraform_ready: None)
     if not (REPO / "node_modules" / ".bin" / "cdktf").exists() or shutil.which("npx") is None:
         pytest.skip("the CDKTF CLI is not installed: run scripts/setup.sh (npm ci)")
     env_lines, (bootstrap_cmd, deploy_cmd, diff_cmd, destroy_cmd) = readme_commands()
+    # From what a fresh checkout has: a checkout that ran this before keeps cdktf.out/stacks/*/.terraform,
+    # whose backend names that session's emulator endpoint, and terraform then stops every stack with
+    # "Backend configuration changed" (a second `make test` in one checkout failed here).
+    shutil.rmtree(CDKTF_OUT, ignore_errors=True)
     env = load_environment(BLUEPRINT)
     clients = {svc: boto3.client(svc, **client_kwargs(env))
                for svc in ("s3", "kms", "ecr", "eks", "ec2", "logs", "cloudtrail", "iam")}
