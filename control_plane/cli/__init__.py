@@ -91,7 +91,7 @@ def _build_command(name: str) -> TyperCommand | TyperGroup:
     """The click command of a top-level name, built by typer exactly as ``add_typer``/``command`` on
     the root would: imports the name's module (its domain packages with it)."""
     module = importlib.import_module(f"control_plane.cli.{_MODULE_OF[name]}")
-    holder = typer.Typer()  # the root's settings for subcommands are typer's defaults, as here
+    holder = typer.Typer()  # a bare root: mlctl gives its subcommands only typer's defaults, as this one
     commands = getattr(module, "COMMANDS", {})
     if name in commands:
         holder.command(name)(commands[name])
