@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,30 +86,33 @@ print(json.dumps({{"loaded": loaded, "seen": seen}}))
 """
 
 
-def _run(*, eager: bool) -> dict[str, Any]:
+def _run(home: Path, *, eager: bool) -> dict[str, Any]:
     code = _SCRIPT.format(heavy=HEAVY, names=NAMES, deeper=DEEPER, eager=eager)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**_clean_env(), "COLUMNS": COLUMNS})
+                          env={**_clean_env(), "COLUMNS": COLUMNS, "MLCTL_HOME": str(home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return dict(json.loads(proc.stdout.splitlines()[-1]))
 
 
 def _clean_env() -> dict[str, str]:
-    import os
-
     # no server, colour or completion settings of the caller's shell leak into what is compared
     return {k: v for k, v in os.environ.items()
             if not k.startswith(("MLCTL_SERVER", "_MLCTL", "_TYPER", "COMP_")) and k != "NO_COLOR"}
 
 
 @pytest.fixture(scope="module")
-def lazy() -> dict[str, Any]:
-    return _run(eager=False)
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlctl-home")  # one for both: a help may show a default under it
 
 
 @pytest.fixture(scope="module")
-def eager() -> dict[str, Any]:
-    return _run(eager=True)
+def lazy(home: Path) -> dict[str, Any]:
+    return _run(home, eager=False)
+
+
+@pytest.fixture(scope="module")
+def eager(home: Path) -> dict[str, Any]:
+    return _run(home, eager=True)
 
 
 def test_listing_the_commands_loads_no_group(lazy: dict[str, Any], eager: dict[str, Any]) -> None:
