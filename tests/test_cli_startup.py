@@ -149,3 +149,15 @@ def test_command_groups_names_every_command_of_its_modules() -> None:
         groups = listed - commands
         has_app = isinstance(getattr(module, "app", None), typer.Typer)
         assert len(groups) == (1 if has_app else 0), (module_name, groups)
+
+
+def test_the_client_every_command_module_imports_loads_no_domain_package() -> None:
+    """``control_plane.client`` (``remote()``, imported by each command module at its top) keeps the
+    service layer, the registry and the heavy packages for the verbs that build their views."""
+    code = ("import sys, control_plane.client\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in "
+            "('control_plane.services', 'control_plane.registry', 'control_plane.audit', 'control_plane.identity')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env=_clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"import control_plane.client loaded {proc.stdout.strip()}"
