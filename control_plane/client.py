@@ -18,18 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from control_plane import identity
-from control_plane.approvals import Decision
-from control_plane.audit.heads import SignedHead
-from control_plane.audit.records import AuditReport
 from control_plane.drivers import gateway_addresses
-from control_plane.emulator import aws as emulator
-from control_plane.emulator import ca, idp
 from control_plane.errors import (
     EXIT_IN_PROGRESS,
     DataTestFailed,
@@ -43,30 +37,23 @@ from control_plane.errors import (
     UsageError,
     VerificationFailed,
 )
-from control_plane.events import TYPE_PREFIX
-from control_plane.identity import Actor, VerifiedIdentity, login, tokens
-from control_plane.infra.lifecycle import DriftItem, StackResult
-from control_plane.infra.synth import SynthesizedStack
 from control_plane.pii import Finding
-from control_plane.pipelines.service import RunView, StatusCallback, WatchResult
 from control_plane.policy import findings as gate
-from control_plane.registry import lineage as lin
-from control_plane.registry import parse_ref
-from control_plane.registry.export import ExportResult, default_key_path, write_public_key
-from control_plane.registry.export import check_target as check_export_target
-from control_plane.registry.signing import VerifyResult
-from control_plane.registry.view import ModelVersion, SignatureInfo
-from control_plane.services import audit as audit_service
-from control_plane.services import infra as infra_service
-from control_plane.services import models, monitoring, operations, transfer
-from control_plane.services import pii as pii_service
-from control_plane.services import pipelines as pipeline_service
-from control_plane.services.approvals import ApprovalView
-from control_plane.services.operations import IdentityView
-from control_plane.services.release_views import ReleaseListView, ReleaseView, status_exit_code
 from control_plane.settings import DEFAULT_BLUEPRINT
 from control_plane.settings import current as settings
-from control_plane.signing import SIGNATURE_FILENAME, key_fingerprint, verify_model
+
+# Every command module imports this one (``remote()``), so it loads only what the client itself and
+# the small modules above need: each verb imports the views and records it builds from the API's
+# JSON when it runs (``# lazy:``), and `mlctl <group> --help` does not pay for the registry, the
+# data stack or the database layer (tests/test_cli_startup.py, bench/cli_startup.py).
+if TYPE_CHECKING:
+    from control_plane.emulator import idp
+    from control_plane.pipelines.service import RunView, StatusCallback
+    from control_plane.registry.view import ModelVersion
+    from control_plane.services import audit as audit_service
+    from control_plane.services import models, monitoring, operations
+    from control_plane.services import pii as pii_service
+    from control_plane.services import pipelines as pipeline_service
 
 __all__ = ["ApiClient", "Remote", "RemoteError", "RemoteInfra", "RemoteLocal", "RemoteMonitor", "RemotePipelines",
            "RemoteRun", "followed", "remote"]
@@ -134,11 +121,16 @@ class ApiClient:
                 raise UsageError(f"MLCTL_SERVER_CA {ca_file}: no such file", hint="give the server CA's PEM bundle")
             return ssl.create_default_context(cafile=str(ca_file))
         if is_loopback(host):
+            from control_plane.emulator import ca  # lazy: cryptography; start-up
+
             return ca.ssl_context()
         return ssl.create_default_context()
 
     @staticmethod
     def _token() -> str:
+        from control_plane import identity  # lazy: jwt, cryptography; start-up
+        from control_plane.identity import login, tokens  # lazy: jwt, cryptography; start-up
+
         cached = tokens.load()
         if cached is None:
             raise PolicyViolation("MLCTL_SERVER is set and you are not logged in",
@@ -202,6 +194,9 @@ class Remote:
         self.infra = RemoteInfra(api)
 
     def whoami(self) -> Any:
+        from control_plane.identity import Actor, VerifiedIdentity  # lazy: jwt, cryptography; start-up
+        from control_plane.services.operations import IdentityView  # lazy: start-up (module top)
+
         d = self.api.call("GET", "/v1/whoami")
         verified = None
         if d.get("source") == "verified":
@@ -212,22 +207,37 @@ class Remote:
         return IdentityView(Actor(d["actor"], d["source"], list(d["roles"]), verified))
 
     def approve(self, name: str, version: str, env: str) -> Any:
+        from control_plane.approvals import Decision  # lazy: start-up (module top)
+        from control_plane.services.approvals import ApprovalView  # lazy: start-up (module top)
+
         d = self.api.call("POST", f"/v1/models/{name}/{version}/approvals", json={"env": env})
         return ApprovalView(Decision(**d))
 
     def release_status(self, service: str) -> Any:
+        from control_plane.services.release_views import (  # lazy: start-up (module top)
+            ReleaseView,
+            status_exit_code,
+        )
+
         d = self.api.call("GET", f"/v1/releases/{service}")
         return ReleaseView(d, d["state"], status_exit_code(d))
 
     def release_list(self, **filters: Any) -> Any:
+        from control_plane.services.release_views import ReleaseListView  # lazy: start-up (module top)
+
         params = {k: v for k, v in filters.items() if v is not None}
         return ReleaseListView("releases", list(self.api.call("GET", "/v1/releases", params=params)))
 
     def events(self, *, last: int, type_glob: str | None) -> monitoring.EventsView:
+        from control_plane.events import TYPE_PREFIX  # lazy: yaml; start-up
+        from control_plane.services import monitoring  # lazy: start-up (module top)
+
         params = {"last": last, **({"type": type_glob} if type_glob else {})}
         return monitoring.EventsView(list(self.api.call("GET", "/v1/events", params=params)), TYPE_PREFIX)
 
     def release_history(self, service: str) -> Any:
+        from control_plane.services.release_views import ReleaseListView  # lazy: start-up (module top)
+
         return ReleaseListView(f"history of {service}", list(self.api.call("GET", f"/v1/releases/{service}/history")),
                                history=True)
 
@@ -253,6 +263,8 @@ class Remote:
 
 def _version(d: dict[str, Any]) -> ModelVersion:
     """A registered version from its JSON (``ModelVersion.as_dict``, the keys ``-o json`` prints)."""
+    from control_plane.registry.view import ModelVersion, SignatureInfo  # lazy: registry, pandas; start-up
+
     names = {f.name for f in dataclasses.fields(ModelVersion)} - {"signature"}
     return ModelVersion(**{k: v for k, v in d.items() if k in names}, signature=SignatureInfo(**d["signature"]))
 
@@ -264,19 +276,30 @@ class RemoteModels:
         self.api = api
 
     def list_versions(self, name: str | None, *, actor: str | None, since: str | None) -> models.VersionsView:
+        from control_plane.services import models  # lazy: start-up (module top)
+
         params = {k: v for k, v in {"name": name, "actor": actor, "since": since}.items() if v is not None}
         return models.VersionsView([_version(d) for d in self.api.call("GET", "/v1/models", params=params)])
 
     def show(self, ref: str) -> models.ShowView:
+        from control_plane.registry import parse_ref  # lazy: registry, pandas; start-up
+        from control_plane.services import models  # lazy: start-up (module top)
+
         name, version = parse_ref(ref)
         d = self.api.call("GET", f"/v1/models/{name}/{version}")
         return models.ShowView(_version(d), d)
 
     def sign(self, name: str, version: str, *, signer: str, env: str | None) -> models.SignView:
+        from control_plane.services import models  # lazy: start-up (module top)
+
         d = self.api.call("POST", f"/v1/models/{name}/{version}/signatures", json={"signer": signer, "env": env})
         return models.SignView(_version(d))
 
     def verify(self, ref: str, *, public_key: Path | None) -> models.VerifyView:
+        from control_plane.registry import parse_ref  # lazy: registry, pandas; start-up
+        from control_plane.registry.signing import VerifyResult  # lazy: registry, pandas; start-up
+        from control_plane.services import models  # lazy: start-up (module top)
+
         name, version = parse_ref(ref)
         pem = None
         if public_key is not None:
@@ -294,6 +317,9 @@ class RemoteModels:
                  ) -> models.RegisterView:
         """Upload ``path`` (one tar, streamed from a temporary file) with the register flags. Files
         named by flags are read here, where they are; the code pin is this machine's git HEAD."""
+        from control_plane.registry import lineage as lin  # lazy: registry, pandas; start-up
+        from control_plane.services import models, transfer  # lazy: start-up (module top)
+
         lin.check_name(name)
         lin.check_version(version)
         if not path.is_dir():
@@ -319,6 +345,22 @@ class RemoteModels:
         """Download the server's verified export, check it again here (signature and key, with the
         pinned hashing configuration: what arrives is what the server verified) and only then put it
         at ``directory``; on any failure nothing is left behind, as locally."""
+        from control_plane.registry import parse_ref  # lazy: registry, pandas; start-up
+        from control_plane.registry.export import (  # lazy: registry, pandas; start-up
+            ExportResult,
+            default_key_path,
+            write_public_key,
+        )
+        from control_plane.registry.export import (
+            check_target as check_export_target,  # lazy: registry, pandas; start-up
+        )
+        from control_plane.services import models, transfer  # lazy: start-up (module top)
+        from control_plane.signing import (  # lazy: cryptography; start-up
+            SIGNATURE_FILENAME,
+            key_fingerprint,
+            verify_model,
+        )
+
         name, version = parse_ref(ref)
         key_path = public_key_out if public_key_out is not None else default_key_path(directory)
         check_export_target(directory, key_path)
@@ -347,6 +389,7 @@ class RemoteModels:
 
     def validate(self, ref: str, *, env: str | None, baseline: str | None, policy: dict[str, Any]) -> models.ValidateView:
         """The validation gate on the server's copy of NAME:V; the same report as locally."""
+        from control_plane.services import models  # lazy: start-up (module top)
         from control_plane.validate import gate  # lazy: numpy + onnxruntime, one verb; CLI start-up
 
         name, version = gate.parse_ref(ref)
@@ -364,6 +407,8 @@ class RemoteModels:
         from control_plane.optimize.service import (
             OptimizeResult,  # lazy: onnx + tritonclient (~1 s), one verb; CLI start-up
         )
+        from control_plane.registry import parse_ref  # lazy: registry, pandas; start-up
+        from control_plane.services import models  # lazy: start-up (module top)
 
         name, version = parse_ref(ref)
         started = self.api.call("POST", f"/v1/models/{name}/{version}/optimizations", json={
@@ -381,6 +426,8 @@ class RemoteMonitor:
         self.api = api
 
     def _post_files(self, path: str, request: dict[str, Any], files: dict[str, Path]) -> Any:
+        from control_plane.services import transfer  # lazy: start-up (module top)
+
         with tempfile.TemporaryDirectory(prefix="mlctl-upload-") as tmp:
             archive = transfer.pack_files(request, files, Path(tmp) / "upload.tar")
             with archive.open("rb") as body:
@@ -395,6 +442,7 @@ class RemoteMonitor:
             DriftReport,
             FeatureDrift,
         )
+        from control_plane.services import monitoring  # lazy: start-up (module top)
 
         reference = monitoring.check_drift_inputs(reference, service, current)
         files: dict[str, Path] = {}
@@ -428,6 +476,8 @@ class RemoteMonitor:
     def pii_scan(self, path: Path, *, classification: str | None) -> pii_service.ScanView:
         """Upload ``path`` (a file or a directory) for the server to scan; the findings name it as
         given here, and the classification rule is applied to them as locally."""
+        from control_plane.services import pii as pii_service  # lazy: start-up (module top)
+
         if not path.exists():
             raise NotFound(f"{path} does not exist", hint="give the sample input or feature data file to scan")
         d = self._post_files("/v1/pii/scans", {"path": str(path), "classification": classification},
@@ -436,6 +486,8 @@ class RemoteMonitor:
 
     def replay(self) -> monitoring.ReplayView:
         """``mlctl monitor replay``: the server re-delivers its dead-lettered events to its sinks."""
+        from control_plane.services import monitoring  # lazy: start-up (module top)
+
         return monitoring.ReplayView(**self.api.call("POST", "/v1/events/replay"))
 
 
@@ -446,25 +498,38 @@ class RemoteAudit:
         self.api = api
 
     def verify(self) -> audit_service.VerifyView:
+        from control_plane.audit.records import AuditReport  # lazy: sqlalchemy; start-up
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
+
         return audit_service.VerifyView(AuditReport(**self.api.call("GET", "/v1/audit/verify")))
 
     def prove(self, entry: int) -> audit_service.ProofView:
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
+
         return audit_service.ProofView(entry, self.api.call("GET", f"/v1/audit/proofs/{entry}"))
 
     def consistency(self, old: int, new: int | None) -> audit_service.ConsistencyView:
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
+
         params = {"old": old, **({"new": new} if new is not None else {})}
         return audit_service.ConsistencyView(self.api.call("GET", "/v1/audit/consistency", params=params))
 
     def checkpoint(self) -> audit_service.CheckpointView:
+        from control_plane.audit.heads import SignedHead  # lazy: sqlalchemy; start-up
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
+
         d = self.api.call("POST", "/v1/audit/checkpoints")
         return audit_service.CheckpointView(SignedHead(**d["head"]) if d["head"] else None, d["anchor"])
 
     def list_entries(self, **filters: Any) -> audit_service.EntriesView:
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
+
         params = {k: v for k, v in filters.items() if v is not None}
         return audit_service.EntriesView(self.api.call("GET", "/v1/audit/entries", params=params))
 
     def export(self, path: Path, **filters: Any) -> audit_service.ExportView:
         """The server's JSON lines, written here as the local command writes them (0600)."""
+        from control_plane.services import audit as audit_service  # lazy: start-up (module top)
         to_stdout = audit_service.check_export_path(path)
         params = {k: v for k, v in filters.items() if v is not None}
         r = self.api.request("GET", "/v1/audit/export", params=params)
@@ -499,9 +564,14 @@ class RemoteLocal:
 
     @staticmethod
     def _oidc(d: dict[str, Any]) -> idp.IdpInfo:
+        from control_plane.emulator import idp  # lazy: jwt, cryptography; start-up
+
         return idp.IdpInfo(d["issuer"], d["pid"])
 
     def status(self, blueprint: Path) -> operations.LocalStatusView:
+        from control_plane.emulator import aws as emulator  # lazy: pydantic, blueprints; start-up
+        from control_plane.services import operations  # lazy: start-up (module top)
+
         env = self._env(blueprint)
         d = self.api.call("GET", "/v1/local", params={"env": env} if env else None)
         return operations.LocalStatusView(emulator.EmulatorInfo(d["emulator"]["endpoint"], d["emulator"]["pid"]),
@@ -509,12 +579,17 @@ class RemoteLocal:
                                           self._oidc(d["oidc_provider"]), d["ca"]["sha256"])
 
     def up(self, blueprint: Path) -> operations.LocalUpView:
+        from control_plane.emulator import aws as emulator  # lazy: pydantic, blueprints; start-up
+        from control_plane.services import operations  # lazy: start-up (module top)
+
         d = self.api.call("POST", "/v1/local/up", json={"env": self._env(blueprint)}, timeout=self.LONG_S)
         return operations.LocalUpView(emulator.EmulatorInfo(d["emulator"]["endpoint"], d["emulator"]["pid"]),
                                       self._gateway(d["gateway"]), Path(d["ca"]["certificate"]), d["ca"]["sha256"],
                                       self._oidc(d["oidc_provider"]), tuple(d.get("kept", ())))
 
     def down(self) -> operations.LocalDownView:
+        from control_plane.services import operations  # lazy: start-up (module top)
+
         d = self.api.call("POST", "/v1/local/down", json={}, timeout=self.LONG_S)
         oidc = d["oidc_provider"]
         return operations.LocalDownView(d["emulator"]["stopped"], d["gateway"]["stopped"],
@@ -523,6 +598,7 @@ class RemoteLocal:
 
     def traffic(self, service: str, *, csv: Path, seconds: float, rate: float, tensor: str) -> operations.TrafficView:
         """The CSV's rows are read here (the same checks as locally) and sent from the server."""
+        from control_plane.services import operations  # lazy: start-up (module top)
         limits = operations.SERVED_TRAFFIC
         for flag, value, most in (("--seconds", seconds, limits["seconds"]), ("--rate", rate, limits["rate"])):
             if value > most:
@@ -560,23 +636,34 @@ class RemotePipelines:
         self.api = api
 
     def defined(self) -> pipeline_service.DefinedView:
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
+
         return pipeline_service.DefinedView(list(self.api.call("GET", "/v1/pipelines")))
 
     def list_runs(self, pipeline: str | None) -> pipeline_service.RunsView:
+        from control_plane.pipelines.service import RunView  # lazy: registry, pandas; start-up
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
+
         params = {"pipeline": pipeline} if pipeline else None
         return pipeline_service.RunsView([RunView(**d) for d in self.api.call("GET", "/v1/pipelines/runs",
                                                                                params=params)])
 
     def status(self, run_id: str) -> pipeline_service.RunStatusView:
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
+
         return pipeline_service.RunStatusView(self._run(run_id))
 
     def _run(self, run_id: str) -> RunView:
+        from control_plane.pipelines.service import RunView  # lazy: registry, pandas; start-up
+
         return RunView(**self.api.call("GET", f"/v1/pipelines/runs/{run_id}"))
 
     def start(self, name: str, *, dataset: str, features: str | None, force: bool, engine: str,
               host: str | None, image: str | None, env: str | None) -> RemoteRun:
         """Start NAME on the server: the run as recorded (``running`` while the server drives it; a
         reused run or a submission to Kubeflow answers at once). ``finish`` follows it."""
+        from control_plane.pipelines.service import RunView  # lazy: registry, pandas; start-up
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
         r = self.api.request("POST", f"/v1/pipelines/{name}/runs", json={
             "dataset": dataset, "features": features, "force": force, "engine": engine, "host": host,
             "image": image, "env": env})
@@ -584,6 +671,7 @@ class RemotePipelines:
 
     def finish(self, started: RemoteRun, *, on_status: StatusCallback | None = None,
                poll: float = 1.0) -> pipeline_service.RunResultView:
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
         view = self.follow(started.run.run_id, on_status=on_status, poll=poll) if started.running else started.run
         return pipeline_service.RunResultView(view, submitted_to=started.submitted_to)
 
@@ -591,6 +679,11 @@ class RemotePipelines:
               on_status: StatusCallback | None = None, poll: float = 1.0
               ) -> pipeline_service.WatchView:
         """One look on the server; a change it saw is followed to the end of its run."""
+        from control_plane.pipelines.service import (  # lazy: registry, pandas; start-up
+            RunView,
+            WatchResult,
+        )
+        from control_plane.services import pipelines as pipeline_service  # lazy: start-up (module top)
         r = self.api.request("POST", f"/v1/pipelines/{name}/watches", json={"adopt": adopt, "env": env})
         d = r.json()
         started = RunView(**d["run"]) if d.get("run") else None
@@ -660,6 +753,13 @@ class RemoteInfra:
 
     @staticmethod
     def _view(verb: str, d: dict[str, Any]) -> Any:
+        from control_plane.infra.lifecycle import (  # lazy: pydantic, blueprints; start-up
+            DriftItem,
+            StackResult,
+        )
+        from control_plane.infra.synth import SynthesizedStack  # lazy: pydantic, blueprints; start-up
+        from control_plane.services import infra as infra_service  # lazy: start-up (module top)
+
         if verb == "synth":
             return infra_service.SynthView(Path(d["outdir"]), [SynthesizedStack(**{
                 **s, "directory": Path(s["directory"]), "path": Path(s["path"]),

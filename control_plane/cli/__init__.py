@@ -1,6 +1,8 @@
 """``mlctl``: the release engineer's and platform engineer's command line.
 
-Each command group lives in its own module (``control_plane/cli/<group>.py``) exposing ``app``.
+Each command group lives in its own module (``control_plane/cli/<group>.py``) exposing ``app``;
+a module's top-level commands are its ``COMMANDS``. ``COMMAND_GROUPS`` names them all, and a module
+is imported only when one of its names runs, shows its help or completes (docs/cli.md).
 ``main`` turns every ``MlctlError`` into a two-line message (problem, fix) and its exit code:
 users never see a traceback for a mistake they can fix.
 """
@@ -9,12 +11,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from control_plane import __version__
+from control_plane.cli import examples as _examples
 from control_plane.errors import EXIT_CODES, MlctlError, UsageError
 from control_plane.output import disable_color, emit_error_json, err_console
 from control_plane.settings import current as current_settings
@@ -37,6 +44,142 @@ def _no_bool_metavar() -> None:
 
 _no_bool_metavar()
 
+# Every top-level name of `mlctl`, in the order `mlctl --help` lists it: (module under
+# control_plane.cli, name, the first paragraph of its help). A name is the module's command group
+# (its ``app``) or one of its ``COMMANDS``. `mlctl --help` lists these texts without importing any
+# module; the module is imported when its name runs, shows its help or completes
+# (tests/test_cli_startup.py checks the texts are the modules' own and that every name is here).
+# Keep the groups in the order a release flows. A new group or command: one line here.
+COMMAND_GROUPS: list[tuple[str, str, str]] = [
+    ("identity", "login", "Log in with your identity provider and cache the tokens (0600)."),
+    ("identity", "whoami", "Show who you act as: the verified identity and its mapped roles, or the asserted one."),
+    ("identity", "logout",
+     "Forget the cached tokens. (JWT access tokens cannot be revoked; they expire within minutes.)"),
+    ("approve", "approve",
+     "Approve a model version for an environment (you need the approver or security-officer role;\n"
+     "never for a model you registered). The environment's declared tier decides the rule: dev none,\n"
+     "staging one approver, prod two distinct approvers (+ a security officer for confidential/pii).\n"
+     "Staging and prod accept only a verified identity (mlctl login), never --as."),
+    ("sample", "sample",
+     "Write the tour's sample: digits-v1/ and digits-v2/ (ONNX models), train.csv and today.csv,\n"
+     "and print their digests (sha256 of each table, root digest of each model directory)."),
+    ("server", "server", "Serve every mlctl verb over HTTPS with OIDC bearer tokens (roles from the identity file)."),
+    ("local", "local",
+     "Start and stop the embedded local environment (AWS emulator, gateway and OpenID provider on 127.0.0.1)."),
+    ("infra", "infra",
+     "Render the blueprint into Terraform (CDKTF) and run its lifecycle: synth, bootstrap, plan, apply, drift, "
+     "destroy, check. With MLCTL_SERVER, the server runs them on its own blueprints and follows here."),
+    ("blueprint", "blueprint",
+     "Environment blueprints: validate the YAML that the infrastructure and the control plane share."),
+    ("model", "model", "Model registry: register with lineage, show, list, sign, verify and export."),
+    ("audit", "audit", "Verify, prove and export the tamper-evident audit log."),
+    ("release", "release",
+     "Release a model version (blue-green, canary or shadow) and manage releases in progress."),
+    ("kserve", "kserve", "Render and validate KServe InferenceServices and HTTPRoutes."),
+    ("gpu", "gpu", "GPU checks: drivers, devices, compute capability, MIG, ECC, precision."),
+    ("monitor", "monitor", "Drift detection with remediation, Prometheus metrics and lifecycle events."),
+    ("pii", "pii", "Find UAE personal identifiers in sample inputs and feature data."),
+    ("pipeline", "pipeline",
+     "Continuous training: data tests → GPU training (parallel grid) → evaluation → register + sign."),
+]
+
+_MODULE_OF = {name: module for module, name, _ in COMMAND_GROUPS}
+_SUMMARY = {name: summary for _, name, summary in COMMAND_GROUPS}
+
+
+def _build_command(name: str) -> TyperCommand | TyperGroup:
+    """The click command of a top-level name, built by typer exactly as ``add_typer``/``command`` on
+    the root would: imports the name's module (its domain packages with it)."""
+    module = importlib.import_module(f"control_plane.cli.{_MODULE_OF[name]}")
+    holder = typer.Typer()  # a bare root: mlctl gives its subcommands only typer's defaults, as this one
+    commands = getattr(module, "COMMANDS", {})
+    if name in commands:
+        holder.command(name)(commands[name])
+    else:
+        group: typer.Typer = module.app
+        if isinstance(REMOTE_COMMANDS.get(name), frozenset) or isinstance(WORKSTATION_COMMANDS.get(name), frozenset):
+            group.callback()(_check_subcommand)  # only some of its subcommands are served / local
+        holder.add_typer(group, name=name)
+    _examples.apply(holder)
+    built = typer.main.get_group(holder).commands[name]
+    assert isinstance(built, TyperCommand | TyperGroup)
+    return built
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root's commands by name. Listing the names imports nothing; looking one up builds its
+    command (``_build_command``) the first time, so click resolves, completes and walks it as ever."""
+
+    def __init__(self, eager: Mapping[str, Any]) -> None:
+        self._built: dict[str, Any] = dict(eager)
+        self._names = list(dict.fromkeys([*_MODULE_OF, *eager]))
+
+    def built(self, name: str) -> Any:
+        return self._built.get(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._built:
+            self._built[name] = _build_command(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+        if name not in self._names:
+            self._names.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._names:
+            raise KeyError(name)
+        self._names.remove(name)
+        self._built.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: `mlctl --help` and `mlctl <TAB>` list each name with its summary from
+    ``COMMAND_GROUPS`` (a stand-in command, never run); everything else gets the real command."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._lazy = _Commands(self.commands)
+        self.commands = self._lazy
+        self._listing = False
+
+    @contextmanager
+    def _summaries(self) -> Iterator[None]:
+        listing, self._listing = self._listing, True
+        try:
+            yield
+        finally:
+            self._listing = listing
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self._lazy)  # typer's reads each command too (`commands.items()`)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if self._listing and cmd_name in _SUMMARY and self._lazy.built(cmd_name) is None:
+            return TyperCommand(cmd_name, help=_SUMMARY[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with self._summaries():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        with self._summaries():
+            return super().shell_complete(ctx, incomplete)
+
+
 app = typer.Typer(
     name="mlctl",
     help=(
@@ -47,29 +190,11 @@ app = typer.Typer(
         "Example:  mlctl sample ./tour && mlctl model list"
     ),
     epilog="Exit codes:\n\n" + "\n\n".join(f"{c} {n}: {m}" for c, n, m in EXIT_CODES),
+    cls=_LazyGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-# (module under control_plane.cli, command group name). Keep in the order a release flows.
-COMMAND_GROUPS: list[tuple[str, str]] = [
-    ("local", "local"),
-    ("identity", "identity"),
-    ("infra", "infra"),
-    ("blueprint", "blueprint"),
-    ("model", "model"),
-    ("approve", "approve"),
-    ("audit", "audit"),
-    ("release", "release"),
-    ("kserve", "kserve"),
-    ("gpu", "gpu"),
-    ("monitor", "monitor"),
-    ("pii", "pii"),
-    ("pipeline", "pipeline"),
-    ("sample", "sample"),
-    ("server", "server"),
-]
 
 
 def _version(value: bool) -> None:
@@ -151,19 +276,6 @@ def _root(
 
     retrain.subscribe()  # composition root: a registration in this process checks the retrain triggers
 
-
-for _module, _name in COMMAND_GROUPS:
-    _mod = importlib.import_module(f"control_plane.cli.{_module}")
-    if isinstance(getattr(_mod, "app", None), typer.Typer):
-        if isinstance(REMOTE_COMMANDS.get(_name), frozenset) or isinstance(WORKSTATION_COMMANDS.get(_name), frozenset):
-            _mod.app.callback()(_check_subcommand)  # only some of its subcommands are served / local
-        app.add_typer(_mod.app, name=_name)
-    for _cmd_name, _fn in getattr(_mod, "COMMANDS", {}).items():
-        app.command(_cmd_name)(_fn)
-
-from control_plane.cli import examples as _examples  # noqa: E402  (after every group is registered)
-
-_examples.apply(app)
 
 
 def _wants_json(argv: list[str]) -> bool:
