@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 
 from control_plane import audit, identity
 from control_plane.artifacts import ArtifactStore, LocalArtifactStore, get_store, store_for_uri
-from control_plane.data.schema import infer_schema
 from control_plane.errors import Conflict, MlctlError, NotFound, UsageError
 from control_plane.events import emit
 from control_plane.output import info
@@ -235,6 +234,10 @@ def register(
 def _eval_schema(src: Path) -> dict[str, Any] | None:
     """The evaluation set's schema (types, ranges, nulls, categories), recorded so the validation
     gate can check later evaluation data against what the model was registered with."""
+    from control_plane.data.schema import (
+        infer_schema,  # lazy: pandas (~0.6 s), every mlctl command's start-up
+    )
+
     eval_file = src / "eval.npz"
     if not eval_file.is_file():
         return None
