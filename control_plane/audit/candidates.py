@@ -3,6 +3,7 @@ from the database, the local copy in ``$MLCTL_HOME``, by size (forks reported)."
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
@@ -59,6 +60,36 @@ def collect_heads(conn: Connection, keyring: heads.Keyring, report: AuditReport)
                 " the log was forked"
             )
     return by_size
+
+
+def best_head(conn: Connection, keyring: heads.Keyring, at_least: int) -> Candidate | None:
+    """The largest validly signed head of this log of at least ``at_least`` entries (what a proof is
+    made against): the same head ``collect_heads`` would rank first, ties going to the database's
+    checkpoint, then its tree heads, then the local copy, but found by checking signatures from the
+    largest head down, not all of them (a year's log has a thousand heads; a proof needs one)."""
+    log = heads.log_id()
+    offers: list[tuple[heads.SignedHead, int, str]] = []  # (head, preference, source)
+
+    def offer(text: str, preference: int) -> None:
+        # An unreadable head is left out: `audit verify` reports it; a proof uses the next one.
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            offers.append((heads.SignedHead.from_json(text), preference, "database"))
+
+    current = conn.execute(select(AuditHead.checkpoint).where(AuditHead.id == 1)).scalar()
+    if current:
+        offer(current, 0)
+    for (text,) in conn.execute(select(TreeHeadRow.head)):
+        offer(text, 1)
+    local, _unreadable = heads.read_local(log)
+    offers.extend((h, 2, f"file {heads.local_file(log)}") for h in local)
+    # By the size each head itself says it signed (never a row's column), largest first.
+    offers.sort(key=lambda o: (-o[0].size, o[1]))
+    for h, _preference, source in offers:
+        if h.size < at_least:
+            break
+        if h.log == log and keyring.verifies(h):
+            return Candidate(h, source)
+    return None
 
 
 def describe(c: Candidate) -> str:

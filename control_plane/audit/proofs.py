@@ -12,26 +12,17 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from control_plane.audit import heads, merkle, subtrees
-from control_plane.audit.candidates import Candidate, collect_heads, describe
+from control_plane.audit.candidates import best_head, collect_heads, describe
 from control_plane.audit.entry import leaf_data, stored_columns
 from control_plane.audit.models import AuditRow, TreeHeadRow
 from control_plane.audit.records import AuditEntry, AuditReport
 from control_plane.errors import NotFound, VerificationFailed
 from control_plane.store import get_engine
-
-
-def _best_head(conn: Connection, keyring: heads.Keyring, at_least: int) -> Candidate | None:
-    report = AuditReport(ok=True, entries=0)
-    by_size = collect_heads(conn, keyring, report)
-    ok = [c for cs in by_size.values() for c in cs if c.head.size >= at_least]
-    if not ok:
-        return None
-    return max(ok, key=lambda c: c.head.size)
 
 
 def _proved(size: int, make: Callable[[subtrees.Roots], list[bytes]],
@@ -66,7 +57,7 @@ def prove(seq: int) -> dict[str, Any]:
         row = Session(bind=conn).get(AuditRow, seq)
         if row is None:
             raise NotFound(f"audit entry #{seq} does not exist", hint="`mlctl audit export` lists the entries")
-        best = _best_head(conn, keyring, seq)
+        best = best_head(conn, keyring, seq)
         if best is None:
             raise NotFound(f"audit entry #{seq} is not covered by a signed tree head yet",
                            hint="run `mlctl audit checkpoint` to sign one now")

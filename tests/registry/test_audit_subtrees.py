@@ -74,3 +74,37 @@ def test_a_missing_entry_without_a_stored_root_is_named(log: list[bytes]) -> Non
     with pytest.raises(MlctlError, match="entry #1500 is missing"):
         audit.prove(10)
     assert sorted(_stored()) == [0]  # the subtree with the gap is left out, the good one stored
+
+
+def test_a_proof_is_made_against_the_largest_head_whose_signature_verifies(db_url: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from control_plane.audit import heads
+    from control_plane.errors import NotFound
+
+    monkeypatch.setenv("MLCTL_AUDIT_HEAD_EVERY", "100000")
+    monkeypatch.setenv("MLCTL_AUDIT_ANCHOR", "off")
+    for size in (10, 20, 30):
+        while len(audit.entries()) < size:
+            audit.record(action="a", subject=str(len(audit.entries())))
+        audit.checkpoint()
+    assert audit.prove(5)["tree_size"] == 30
+
+    def forged(text: str) -> str:
+        head = json.loads(text)
+        return json.dumps({**head, "root": "00" * 32}) if head["size"] == 30 else text
+
+    # Every copy of head #30 edited after signing: the database's row and checkpoint, the local file.
+    with get_engine().begin() as conn:
+        conn.execute(sa.text("UPDATE audit_tree_heads SET head = :h WHERE size = 30"),
+                     {"h": forged(conn.execute(sa.text("SELECT head FROM audit_tree_heads WHERE size = 30")).scalar_one())})
+        conn.execute(sa.text("UPDATE audit_head SET checkpoint = :h"),
+                     {"h": forged(conn.execute(sa.text("SELECT checkpoint FROM audit_head")).scalar_one())})
+    local = heads.local_file()
+    local.write_text("".join(forged(line) + "\n" for line in local.read_text().splitlines() if line.strip()))
+
+    out = audit.prove(5)
+    assert out["verified"] and out["tree_size"] == 20 and out["head"]["size"] == 20
+    with pytest.raises(NotFound, match="not covered by a signed tree head"):
+        audit.prove(25)
