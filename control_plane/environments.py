@@ -90,11 +90,16 @@ def named_file(name: str) -> Path | None:
     return configured if configured.stem == name and configured.is_file() else None
 
 
+def _file_of(name: str) -> Path:
+    """The file ``name`` stands for: a path as given, else ``named_file`` (when there is none, where
+    ``blueprints/NAME.yaml`` would be, for the error message)."""
+    path = Path(name)
+    return (named_file(name) or BLUEPRINTS_DIR / f"{name}.yaml") if not path.suffix else path
+
+
 def blueprint_path(env_name: str) -> Path:
     """The blueprint file of ``env_name`` (``blueprints/NAME.yaml``, or a path); NotFound otherwise."""
-    path = Path(env_name)
-    if not path.suffix:
-        path = named_file(env_name) or BLUEPRINTS_DIR / f"{env_name}.yaml"
+    path = _file_of(env_name)
     if not path.is_file():
         raise NotFound(f"environment {env_name!r} has no blueprint ({path})",
                        hint=f"use one of {', '.join(known_environments())} or a blueprint file path")
@@ -140,9 +145,7 @@ def named_blueprint(name: str, *, what: str = "blueprint", hint: str) -> Path:
 
 def resolve(env_name: str) -> Environment:
     """The environment ``env_name`` names; NotFound (naming the choices) when there is none."""
-    path = Path(env_name)
-    if not path.suffix:
-        path = named_file(env_name) or BLUEPRINTS_DIR / f"{env_name}.yaml"
+    path = _file_of(env_name)
     if path.exists():
         return load(path)
     if not Path(env_name).suffix:

@@ -54,29 +54,14 @@ _INSERT_ENTRY = insert(_ENTRIES)
 _SET_PEAKS = update(_HEAD).where(_HEAD.c.id == 1).values(peaks=bindparam("peaks"))
 
 
-# The peaks text this process produced last, parsed: the next append from the same head starts
-# from it instead of decoding the JSON again. Replaced whole (one tuple), so threads never see half.
-_last_peaks: tuple[str, tuple[bytes, ...]] = ("[]", ())
-
-
-def _peaks_of(peaks_json: str) -> tuple[bytes, ...]:
-    text, parsed = _last_peaks
-    if text == peaks_json:
-        return parsed
-    return tuple(bytes.fromhex(p) for p in json.loads(peaks_json))
-
-
 def _next(fields: dict[str, Any], seq: int, peaks_json: str) -> tuple[dict[str, Any], str]:
     """Entry ``seq``'s column values (leaf hash and seal included) and the peaks after it, from the
     peaks before it. The leaf covers ``seq``, so the number must be known before anything is hashed."""
-    global _last_peaks
     cols = stored_columns({**fields, "seq": seq})
     leaf = merkle.leaf_hash(leaf_data([cols[f] for f in HASHED_FIELDS]))
-    tree = merkle.CompactRange(seq - 1, _peaks_of(peaks_json))
+    tree = merkle.CompactRange(seq - 1, [bytes.fromhex(p) for p in json.loads(peaks_json)])
     tree.append(leaf)
-    after = json.dumps([p.hex() for p in tree.peaks])
-    _last_peaks = (after, tuple(tree.peaks))
-    return {**cols, "leaf_hash": leaf.hex(), "seal": seal.seal(leaf)}, after
+    return {**cols, "leaf_hash": leaf.hex(), "seal": seal.seal(leaf)}, json.dumps([p.hex() for p in tree.peaks])
 
 
 def _entry(fields: dict[str, Any], row: dict[str, Any]) -> AuditEntry:

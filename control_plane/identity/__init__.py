@@ -19,14 +19,12 @@ token is verified in the mlctl process; the server will do it on its side of the
 
 from __future__ import annotations
 
-import os
-import pwd
+import getpass
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from control_plane.errors import PolicyViolation
@@ -135,23 +133,8 @@ def current() -> Actor:
     verified = _from_token()
     if verified is not None:
         return verified
-    user = _os_user()
+    user = getpass.getuser()
     return Actor(user, "os-user", roles_of(user))
-
-
-def _os_user() -> str:
-    """``getpass.getuser()``, with the password-database lookup done once per uid (it is asked
-    for on every audit append of a process that acts as its operating-system user)."""
-    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        user = os.environ.get(name)
-        if user:
-            return user
-    return _passwd_name(os.getuid())
-
-
-@lru_cache(maxsize=4)
-def _passwd_name(uid: int) -> str:
-    return pwd.getpwuid(uid).pw_name
 
 
 @dataclass(frozen=True)

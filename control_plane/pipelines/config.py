@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from control_plane import environments
 from control_plane.errors import MlctlError, NotFound
-from control_plane.settings import BLUEPRINTS_DIR, PACKAGE_ROOT, mlctl_home
+from control_plane.settings import PACKAGE_ROOT, mlctl_home
 from control_plane.settings import current as settings
 
 if TYPE_CHECKING:
@@ -170,14 +170,8 @@ def override_environment(cfg: PipelineConfig, env: str | None) -> PipelineConfig
 
 
 def env_blueprint(name: str) -> Environment:
-    """The environment's blueprint (``blueprints/NAME.yaml`` or a path to one)."""
-    path = Path(name)
-    if not path.suffix:
-        path = environments.named_file(name) or BLUEPRINTS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known_envs = ", ".join(sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.yaml")))
-        raise NotFound(f"environment {name!r} has no blueprint ({path})", hint=f"use one of {known_envs}")
-    return environments.load(path)
+    """The environment's blueprint (``blueprints/NAME.yaml`` or a path to one); NotFound otherwise."""
+    return environments.load(environments.blueprint_path(name))
 
 
 # Cluster settings: the only readers of these variables (a token never comes from a flag, so it
