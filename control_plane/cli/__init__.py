@@ -272,9 +272,9 @@ def _root(
     if settings.server and as_actor and ctx.invoked_subcommand != "server":
         raise UsageError("--as cannot be used with a server: the server acts on your verified token",
                          hint="mlctl login, then run the command without --as")
-    from control_plane.monitor import retrain
+    from control_plane.monitor import retrain_hook
 
-    retrain.subscribe()  # composition root: a registration in this process checks the retrain triggers
+    retrain_hook.subscribe()  # composition root: a registration in this process checks the retrain triggers
 
 
 

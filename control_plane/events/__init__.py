@@ -16,7 +16,7 @@ replaced by a marker naming the kind, never the value.
 
 In-process subscribers (``subscribe(event_type, handler)``) are how one domain reacts to another's
 event without importing it: the registry emits ``model.registered``; the retrain triggers
-(``monitor.retrain``) subscribe to it, wired by the composition roots (``monitor.retrain.subscribe``
+(``monitor.retrain``) subscribe to it, wired by the composition roots (``monitor.retrain_hook.subscribe``
 from the service layer, the CLI and the pipeline's register step). A handler runs after the event
 is recorded and delivered; its ``MlctlError`` reaches the emitter.
 """

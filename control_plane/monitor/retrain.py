@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane import events, registry
+from control_plane import registry
 from control_plane.events import emit
 from control_plane.monitor.production import production_versions
 
@@ -194,8 +194,3 @@ def on_model_registered(event: dict[str, Any]) -> None:
     if not model or not version:
         return  # not a registration this subscriber can act on (another emitter's event): never fail the emitter
     check_retrain_triggers(registry.get_version(str(model), str(version)))
-
-
-def subscribe() -> None:
-    """Wire the retrain triggers to registrations in this process (idempotent)."""
-    events.subscribe("model.registered", on_model_registered)

@@ -14,11 +14,11 @@ sample), ``manifests`` (kserve render/validate), ``monitoring`` (drift, events, 
 docs/architecture.md has the table of each verb's home.
 """
 
-from control_plane.monitor import retrain as _retrain
+from control_plane.monitor import retrain_hook
 from control_plane.services.context import Context
 
 # The composition root of in-process event subscriptions: registrations made through the service
 # layer check the retrain triggers (the registry emits model.registered and knows no subscriber).
-_retrain.subscribe()
+retrain_hook.subscribe()
 
 __all__ = ["Context"]

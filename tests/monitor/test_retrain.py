@@ -223,9 +223,9 @@ def test_drift_remediation_rollback_without_previous_version_is_reported(
 
 def test_registration_emits_model_registered_and_the_retrain_subscriber_reacts(live_fraud: None, tmp_path: Path) -> None:
     """The registry knows no subscriber: it emits model.registered; the retrain triggers, wired by a
-    composition root (``retrain.subscribe()``), read the production pins and emit retrain.required."""
+    composition root (``retrain_hook.subscribe()``), read the production pins and emit retrain.required."""
     from control_plane import events, registry
-    from control_plane.monitor import retrain
+    from control_plane.monitor import retrain_hook
 
     newer = tmp_path / "fraud-4"
     newer.mkdir()
@@ -234,8 +234,8 @@ def test_registration_emits_model_registered_and_the_retrain_subscriber_reacts(l
     before = list(events._subscribers.get(key, []))  # another test's composition root may have wired it
     events._subscribers[key] = []
     try:
-        retrain.subscribe()
-        retrain.subscribe()  # idempotent: one reaction per registration
+        retrain_hook.subscribe()
+        retrain_hook.subscribe()  # idempotent: one reaction per registration
         registry.register("fraud", "4", newer, code_commit="abcdef2", datasets=[DS_NEW], features=["customer@11"])
     finally:
         events._subscribers[key] = []
@@ -263,7 +263,7 @@ def test_the_retrain_subscriber_ignores_a_registration_event_it_cannot_act_on(ml
     """Subscribed for the whole process (the CLI root and the services wire it), it must never fail
     another emitter's ``model.registered`` event that names no model (the suite's CI run caught it)."""
     from control_plane.events import emit
-    from control_plane.monitor import retrain
+    from control_plane.monitor import retrain_hook
 
-    retrain.subscribe()
+    retrain_hook.subscribe()
     emit("model.registered", "fraud:3", {"version": "3"})  # no "model": nothing to check, no error

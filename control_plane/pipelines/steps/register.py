@@ -10,7 +10,7 @@ from typing import Any
 
 from control_plane import registry
 from control_plane.errors import Conflict, PipelineFailed
-from control_plane.monitor import retrain
+from control_plane.monitor import retrain_hook
 from control_plane.pipelines.config import PipelineConfig
 from control_plane.registry import list_versions
 
@@ -29,7 +29,7 @@ def register_candidate(model_dir: str | Path, cfg: PipelineConfig, *, run_id: st
     """Register the chosen model as the next version of ``cfg.model`` and sign it. Lineage pins the
     data set digest, the feature set (version + schema digest + schema), the code commit, the
     parameters and the pipeline run; the SLSA provenance names the run as the builder invocation."""
-    retrain.subscribe()  # a KFP step is its own process: wire the retrain triggers to this registration
+    retrain_hook.subscribe()  # a KFP step is its own process: wire the retrain triggers to this registration
     model_dir = Path(model_dir)
     params = json.loads((model_dir / "params.json").read_text())
     metrics = json.loads((model_dir / "metrics.json").read_text())
