@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 export MLCTL_TF_PROVIDER_MIRROR ?= $(shell scripts/tf-mirror.sh)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist; whole files go to one worker, so a file's fixtures and order hold):
+# the suite mostly waits on terraform, servers and subprocesses. 0 runs it in this one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo demo-infra test lint typecheck check synth bench clean
 
@@ -19,7 +22,7 @@ demo-infra: setup
 	@$(PY) -m control_plane.demo.infra
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
