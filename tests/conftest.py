@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,9 +43,9 @@ def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     return home
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real moto server on a free loopback port for the whole session."""
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A real moto server on a free loopback port, stopped on exit."""
     from control_plane.emulator import processes
 
     port = processes.free_port()
@@ -64,16 +65,29 @@ def moto_endpoint() -> Iterator[str]:
             proc.kill()
 
 
-@pytest.fixture()
-def aws_emulator(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point mlctl and boto3 at the session's emulator, with moto's dummy credentials."""
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The session's moto server (one per test process): what tests create there stays for the
+    session, so a test that needs an account with nothing of ours in it starts its own."""
+    with moto_server() as url:
+        yield url
+
+
+def point_at_emulator(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point mlctl and boto3 at an emulator, with moto's dummy credentials."""
     from control_plane.emulator.aws import DUMMY_CREDENTIALS
 
-    monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("MLCTL_EMULATOR_ENDPOINT", endpoint)
     for key, value in DUMMY_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "me-central-1")
-    return moto_endpoint
+    return endpoint
+
+
+@pytest.fixture()
+def aws_emulator(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point mlctl and boto3 at the session's emulator, with moto's dummy credentials."""
+    return point_at_emulator(moto_endpoint, monkeypatch)
 
 
 def _pg_bindir() -> Path | None:

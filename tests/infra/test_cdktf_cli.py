@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -35,8 +36,9 @@ from control_plane.infra import emulator_quirks, lifecycle
 from control_plane.infra.bootstrap import bootstrap
 from control_plane.infra.synth import read_synthesized
 from tests.cli_runner import run_mlctl
+from tests.conftest import moto_server, point_at_emulator
 from tests.infra.aws_checks import check_deployed, check_gone
-from tests.synthesis import REPO, Synthesis
+from tests.synthesis import REPO, Synthesis, Synthesizer
 
 BLUEPRINT = REPO / "blueprints" / "uae-local.yaml"
 CDKTF_OUT = REPO / "cdktf.out"  # the CLI's default output, as the README runs it
@@ -83,6 +85,21 @@ def _run(env_lines: list[str], command: str) -> str:
     return out
 
 
+@pytest.fixture()
+def fresh_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server of this test's own: the session's holds what earlier tests in this process
+    made there (a KMS alias named like the blueprint's), which terraform would find already exists;
+    with tests spread over processes, which of them ran first is not fixed."""
+    with moto_server() as endpoint:
+        yield point_at_emulator(endpoint, monkeypatch)
+
+
+@pytest.fixture()
+def fresh_synth(fresh_emulator: str, synthesizer: Synthesizer) -> Synthesis:
+    """uae-local synthesized against this test's emulator (its providers name the endpoint)."""
+    return synthesizer("uae-local", emulator_endpoint=fresh_emulator)
+
+
 def _mlctl_drift(outdir: Path) -> tuple[int, str, str]:
     proc = run_mlctl("infra", "drift", "--no-synth", "--outdir", str(outdir), "-o", "json")
     assert "Traceback (most recent call last)" not in proc.stderr, proc.stderr[-3000:]
@@ -93,7 +110,7 @@ def _mlctl_drift(outdir: Path) -> tuple[int, str, str]:
 # Five stacks planned, applied, diffed and destroyed by two tools: ~8 min on a quiet machine, up to
 # twice that on 2 shared cores; the suite's 900 s per-test limit is too close, so it has its own.
 @pytest.mark.timeout(2700)
-def test_one_deployment_two_tools(aws_emulator: str, local_synth: Synthesis, terraform_ready: None) -> None:
+def test_one_deployment_two_tools(fresh_emulator: str, fresh_synth: Synthesis, terraform_ready: None) -> None:
     if not (REPO / "node_modules" / ".bin" / "cdktf").exists() or shutil.which("npx") is None:
         pytest.skip("the CDKTF CLI is not installed: run scripts/setup.sh (npm ci)")
     env_lines, (bootstrap_cmd, deploy_cmd, diff_cmd, destroy_cmd) = readme_commands()
@@ -107,7 +124,7 @@ def test_one_deployment_two_tools(aws_emulator: str, local_synth: Synthesis, ter
     _run(env_lines, bootstrap_cmd)
     assert bootstrap(env).created_bucket is False  # idempotent: the README's run made it
 
-    ws = lifecycle.workspace(BLUEPRINT, outdir=local_synth.outdir, synthesize=False)
+    ws = lifecycle.workspace(BLUEPRINT, outdir=fresh_synth.outdir, synthesize=False)
     assert [s.name for s in ws.stacks] == [f"{env.name}-{layer}" for layer in LAYERS]
     by_layer = dict(zip(LAYERS, ws.stacks, strict=True))
     def part(*layers: str) -> lifecycle.Workspace:
@@ -140,13 +157,13 @@ def test_one_deployment_two_tools(aws_emulator: str, local_synth: Synthesis, ter
             assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] in state_key
 
         # mlctl's drift over every stack, on what cdktf deployed: nothing.
-        rc, stdout, stderr = _mlctl_drift(local_synth.outdir)
+        rc, stdout, stderr = _mlctl_drift(fresh_synth.outdir)
         assert rc == 0, stderr[-3000:]
         assert json.loads(stdout) == {"changes": [], "drift": False}
 
         # A manual, security-relevant change made behind terraform's back.
         clients["ecr"].put_image_tag_mutability(repositoryName="triton-serving", imageTagMutability="MUTABLE")
-        rc, stdout, stderr = _mlctl_drift(local_synth.outdir)
+        rc, stdout, stderr = _mlctl_drift(fresh_synth.outdir)
         assert rc == 5, stderr[-3000:]
         # Under -o json the error is JSON on stderr (its last line): kind, message and the fix.
         error = json.loads(stderr.strip().splitlines()[-1])["error"]
