@@ -45,16 +45,28 @@ def mlctl_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A real moto server on a free loopback port, stopped on exit."""
+    """A real moto server on a loopback port of its own, stopped on exit.
+
+    It binds port 0 and we read the port it got from its log: a port picked here and bound later
+    could be taken in between (the suite runs in several processes), and connecting to it would
+    then reach another process's emulator without noticing."""
+    import re
+
     from control_plane.emulator import processes
 
-    port = processes.free_port()
     exe = Path(os.sys.executable).parent / "moto_server"  # type: ignore[attr-defined]
     log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", "0"], stdout=log, stderr=subprocess.STDOUT)
     try:
+        deadline, port = time.monotonic() + 30, None
+        while port is None:
+            found = re.search(r"Running on http://127\.0\.0\.1:(\d+)", Path(log.name).read_text(errors="replace"))
+            if found:
+                port = int(found.group(1))
+            elif proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto (test) did not start: see {log.name}")
+            else:
+                time.sleep(0.1)
         processes.wait_for_port("127.0.0.1", port, timeout=30, name="moto (test)")
         yield f"http://127.0.0.1:{port}"
     finally:
