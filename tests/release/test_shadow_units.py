@@ -133,18 +133,22 @@ def test_gateway_mirror_record_survives_weight_changes_and_clears(mlctl_home):
     from control_plane.drivers import gateway
     from control_plane.errors import InfraError
 
-    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})
-    with pytest.raises(InfraError, match="it is not deployed"):
+    # The first route change starts the gateway (nginx): stop it, or it outlives the test run.
+    try:
+        gateway.write_route("digits", {"blue": 100}, {"blue": 40001})
+        with pytest.raises(InfraError, match="it is not deployed"):
+            gateway.set_mirror("digits", "green", 10)
+        gateway.write_route("digits", {"blue": 100}, {"blue": 40001, "green": 40002})
         gateway.set_mirror("digits", "green", 10)
-    gateway.write_route("digits", {"blue": 100}, {"blue": 40001, "green": 40002})
-    gateway.set_mirror("digits", "green", 10)
-    assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
-    gateway.set_weights("digits", {"blue": 100})  # a weight change keeps it
-    assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
-    gateway.write_route("digits", {"blue": 100}, {"blue": 40001})  # the colour is gone: so is its mirror
-    assert gateway.mirror("digits") is None
-    gateway.clear_mirror("digits")  # idempotent
-    assert gateway.mirror("digits") is None
+        assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
+        gateway.set_weights("digits", {"blue": 100})  # a weight change keeps it
+        assert gateway.mirror("digits") == {"colour": "green", "percent": 10.0}
+        gateway.write_route("digits", {"blue": 100}, {"blue": 40001})  # the colour is gone: so is its mirror
+        assert gateway.mirror("digits") is None
+        gateway.clear_mirror("digits")  # idempotent
+        assert gateway.mirror("digits") is None
+    finally:
+        gateway.down()
 
 
 def test_shadow_needs_a_production_version_and_valid_options(world):
