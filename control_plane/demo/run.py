@@ -1,7 +1,9 @@
 """``make demo``: the main job, end to end, on the embedded local environment.
 
-local environment up (AWS emulator + nginx gateway) → register digits:1 and digits:2 (a real
-ONNX classifier trained here) → sign → approve → release v1 → release v2 blue-green while a
+local environment up (AWS emulator + nginx gateway + OpenID provider) → register digits:1 and
+digits:2 (a real ONNX classifier trained here; digits:2 by a person logged in through the device
+flow) → sign → approve (dev; then for a prod tier: the asserted, the registrant's own and a single
+approval refused, two verified approvers allowed) → release v1 → release v2 blue-green while a
 steady request stream runs → roll back to v1 → status → continuous training (a new data set version
 in the bucket → KFP pipeline → digits:3 signed → released), then a summary (requests served, errors,
 switch latency) and clean-up.
@@ -19,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from control_plane.release import ReleaseConfig, engine
 from control_plane.release.analysis import Thresholds
 from control_plane.release.loadgen import LoadStream, switch_latency
 from control_plane.samples import build_sample_model
-from control_plane.services import approvals, models, operations, release
+from control_plane.services import Context, approvals, models, operations, release
 from control_plane.services.release import ReleaseHooks
 from control_plane.settings import DEFAULT_BLUEPRINT
 
@@ -65,19 +68,22 @@ def prepare_identities(home: Path) -> Path:
     return roles
 
 
-def build_and_register(home: Path, *, quiet: bool = False) -> dict[str, Path]:
-    """Train v1/v2 of the sample model, register them as digits:1/2 and sign them."""
+def build_and_register(home: Path, *, quiet: bool = False,
+                       registrants: Mapping[str, Context] | None = None) -> dict[str, Path]:
+    """Train v1/v2 of the sample model, register them as digits:1/2 (as dana, or as
+    ``registrants[number]``) and sign them (as eli)."""
     src: dict[str, Path] = {}
     for number, variant in (("1", "v1"), ("2", "v2")):
         model = build_sample_model(home / "demo-models" / variant, variant=variant)
         src[variant] = model.path
-        mv = models.register(as_actor("dana"), SERVICE, number, model.path, code_commit="0" * 40, datasets=[],
+        registrant = (registrants or {}).get(number) or as_actor("dana")
+        mv = models.register(registrant, SERVICE, number, model.path, code_commit="0" * 40, datasets=[],
                              metrics={"accuracy": model.accuracy}).version
         signed = models.sign(as_actor("eli"), SERVICE, number).version
         if not quiet:
             _say(
-                f"  registered and signed {mv.ref}: accuracy {model.accuracy:.3f}, root {mv.root_digest[:23]}…, "
-                f"key {signed.signature.key_id}"
+                f"  {mv.ref} registered by {mv.registered_by}, signed by eli: accuracy {model.accuracy:.3f}, "
+                f"root {mv.root_digest[:23]}…, key {signed.signature.key_id}"
             )
     return src
 
@@ -112,7 +118,10 @@ def run() -> int:
         _say(f"  AWS emulator {emu.endpoint}, gateway {gw.url}, OpenID provider {up.oidc.issuer}")
 
         _say("[bold]2. register → sign[/] (sample model: scikit-learn digits → ONNX, trained now)")
-        src = build_and_register(home)
+        # digits:2's registrant is a verified person (a lead who also approves), so that step 3b can
+        # show separation of duties judged on the verified subject.
+        noor = demo_identity.device_login("noor", _say)
+        src = build_and_register(home, registrants={"2": noor})
 
         _say(
             "[bold]3. approve[/] (uae-local is a dev environment: the policy needs no approval; recorded anyway)"
@@ -122,7 +131,7 @@ def run() -> int:
 
         _say("[bold]3b. verified identities[/] for a prod-tier environment (device-flow logins)")
 
-        demo_identity.show("2", _say)
+        demo_identity.show("2", noor, _say)
 
         eli = as_actor("eli")
         cfg = ReleaseConfig(
